@@ -1,0 +1,116 @@
+"""Starts and stops the six services as local processes (`make run`, end-to-end tests)."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import grpc
+from grpc_health.v1 import health_pb2, health_pb2_grpc
+
+from ragline.config import DEFAULT_PORTS, repo_root
+
+# Order matters only for readiness: services called by others come first.
+SERVICES = ("guardrail", "embedding", "audit", "retrieval", "ingest", "generation")
+
+
+class ServiceLauncher:
+    def __init__(self, run_dir: Path, env: dict[str, str] | None = None):
+        self.run_dir = run_dir
+        self.run_dir.mkdir(parents=True, exist_ok=True)
+        root = repo_root()
+        self.env = {**os.environ, **(env or {})}
+        self.env["PYTHONPATH"] = os.pathsep.join([str(root), str(root / "libs")])
+        self.env.setdefault("PYTHONUNBUFFERED", "1")
+
+    def pid_file(self, name: str) -> Path:
+        return self.run_dir / f"{name}.pid"
+
+    def log_file(self, name: str) -> Path:
+        return self.run_dir / f"{name}.log"
+
+    def port(self, name: str) -> int:
+        return int(self.env.get(f"RAGLINE_{name.upper()}_PORT", DEFAULT_PORTS[name]))
+
+    def pid(self, name: str) -> int | None:
+        try:
+            pid = int(self.pid_file(name).read_text())
+            os.kill(pid, 0)
+            return pid
+        except (FileNotFoundError, ValueError, ProcessLookupError):
+            return None
+
+    def start(self, name: str) -> int:
+        if (pid := self.pid(name)) is not None:
+            return pid
+        log = open(self.log_file(name), "ab")
+        process = subprocess.Popen(
+            [sys.executable, "-m", f"services.{name}"],
+            cwd=repo_root(),
+            env={**self.env, "OTEL_SERVICE_NAME": name},
+            stdin=subprocess.DEVNULL,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+        self.pid_file(name).write_text(str(process.pid))
+        return process.pid
+
+    def wait_ready(self, name: str, timeout: float = 120.0) -> None:
+        """Wait until the service answers SERVING on gRPC health; fail with its log tail."""
+        deadline = time.monotonic() + timeout
+        with grpc.insecure_channel(f"127.0.0.1:{self.port(name)}") as channel:
+            stub = health_pb2_grpc.HealthStub(channel)
+            while time.monotonic() < deadline:
+                if self.pid(name) is None:
+                    break
+                try:
+                    status = stub.Check(health_pb2.HealthCheckRequest(), timeout=1.0).status
+                    if status == health_pb2.HealthCheckResponse.SERVING:
+                        return
+                except grpc.RpcError:
+                    pass
+                time.sleep(0.3)
+        tail = self.log_file(name).read_text(errors="replace")[-3000:] if self.log_file(name).exists() else ""
+        raise RuntimeError(f"{name} did not become ready within {timeout:.0f}s. Log tail:\n{tail}")
+
+    def stop(self, name: str, timeout: float = 20.0, sig: int = signal.SIGTERM) -> None:
+        pid = self.pid(name)
+        if pid is None:
+            self.pid_file(name).unlink(missing_ok=True)
+            return
+        os.kill(pid, sig)
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            try:
+                finished, _ = os.waitpid(pid, os.WNOHANG)
+            except ChildProcessError:
+                finished = 0 if _alive(pid) else pid
+            if finished == pid or not _alive(pid):
+                break
+            time.sleep(0.1)
+        else:
+            os.kill(pid, signal.SIGKILL)
+        self.pid_file(name).unlink(missing_ok=True)
+
+    def start_all(self, timeout: float = 120.0) -> None:
+        for name in SERVICES:
+            self.start(name)
+        for name in SERVICES:
+            self.wait_ready(name, timeout)
+
+    def stop_all(self) -> None:
+        for name in reversed(SERVICES):
+            self.stop(name)
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    return True
