@@ -112,6 +112,12 @@ class TokenVerifier:
             )
         except jwt.ExpiredSignatureError:
             raise AuthenticationError("token has expired: get a new one") from None
+        except jwt.InvalidAudienceError:
+            raise AuthenticationError(f"token audience is not {self._settings.audience!r}: request a token for this service") from None
+        except jwt.InvalidIssuerError:
+            raise AuthenticationError(f"token issuer is not the trusted issuer {self._settings.issuer!r}") from None
+        except jwt.ImmatureSignatureError:
+            raise AuthenticationError("token is not valid yet (nbf/iat in the future): check the issuer's clock") from None
         except jwt.PyJWTError as error:
             raise AuthenticationError(f"token rejected: {error}") from None
         if claims["exp"] - claims["iat"] > self._settings.max_lifetime_s:
