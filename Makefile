@@ -106,12 +106,14 @@ test-e2e: setup
 	$(TEST_ENV) $(PY) -m pytest tests/e2e -q
 
 # Fast checks first; the test infrastructure is torn down whatever happens,
-# and the exit status is the tests'.
+# and the exit status is the tests'. Integration and end-to-end tests run in
+# separate processes because each installs its own global tracer provider.
 test: setup check
 	$(PY) -m pytest tests/unit -q
 	@export $(TEST_ENV); status=0; \
 	infra/kafka.sh start && infra/redis.sh start && $(RAGLINE) topics || status=$$?; \
-	if [ $$status -eq 0 ]; then $(PY) -m pytest tests/integration tests/e2e -q || status=$$?; fi; \
+	if [ $$status -eq 0 ]; then $(PY) -m pytest tests/integration -q || status=$$?; fi; \
+	if [ $$status -eq 0 ]; then $(PY) -m pytest tests/e2e -q || status=$$?; fi; \
 	infra/redis.sh stop; infra/kafka.sh stop; exit $$status
 
 bench: setup

@@ -31,6 +31,10 @@ class DocumentSpec:
     users: list[str] = field(default_factory=list)
     groups: list[str] = field(default_factory=list)
     version: int = 1
+    mime_type: str = ""
+    # RFC 3339; the file's modification time when empty.
+    created_at: str = ""
+    updated_at: str = ""
 
 
 def mime_type(path: Path) -> str:
@@ -40,11 +44,12 @@ def mime_type(path: Path) -> str:
 def specs_from_manifest(manifest: Path) -> tuple[str, list[DocumentSpec]]:
     """(tenant, documents) from a manifest.json beside the files it lists."""
     data = json.loads(manifest.read_text(encoding="utf-8"))
+    renamed = {"file": "path", "document_version": "version", "access_groups": "groups", "access_users": "users"}
     specs = []
     for entry in data["documents"]:
-        entry = dict(entry)
-        entry["path"] = manifest.parent / entry.pop("file")
-        specs.append(DocumentSpec(**entry))
+        fields = {renamed.get(key, key): value for key, value in entry.items()}
+        fields["path"] = manifest.parent / fields["path"]
+        specs.append(DocumentSpec(**fields))
     return data["tenant"], specs
 
 
@@ -68,14 +73,17 @@ def upsert_event(tenant: str, spec: DocumentSpec) -> documents_pb2.DocumentEvent
     content = spec.path.read_bytes()
     modified = Timestamp()
     modified.FromSeconds(int(spec.path.stat().st_mtime))
+    created, updated = Timestamp(), Timestamp()
+    created.CopyFrom(modified) if not spec.created_at else created.FromJsonString(spec.created_at)
+    updated.CopyFrom(modified) if not spec.updated_at else updated.FromJsonString(spec.updated_at)
     if spec.sensitivity not in SENSITIVITIES or spec.sensitivity == "unspecified":
         raise ValueError(f"{spec.path}: sensitivity {spec.sensitivity!r} is not one of public, internal, confidential, restricted")
     provenance = common_pb2.Provenance(
         origin_system=spec.origin_system,
         source_uri=spec.source_uri or spec.path.resolve().as_uri(),
         author=spec.author,
-        created_at=modified,
-        updated_at=modified,
+        created_at=created,
+        updated_at=updated,
         sensitivity=SENSITIVITIES[spec.sensitivity],
         access=common_pb2.AccessList(users=spec.users, groups=spec.groups),
         document_version=spec.version,
@@ -85,7 +93,7 @@ def upsert_event(tenant: str, spec: DocumentSpec) -> documents_pb2.DocumentEvent
     return documents_pb2.DocumentEvent(
         header=event_header(tenant, "ragline-cli"),
         document_id=spec.document_id,
-        upsert=documents_pb2.DocumentUpsert(provenance=provenance, mime_type=mime_type(spec.path), content=content),
+        upsert=documents_pb2.DocumentUpsert(provenance=provenance, mime_type=spec.mime_type or mime_type(spec.path), content=content),
     )
 
 
