@@ -156,6 +156,7 @@ class EventProducer:
 
     def _delivered(self, error: KafkaError | None, message: Message) -> None:
         if error is not None:
+            log.error("event not delivered", extra={"fields": {"topic": message.topic(), "error": error.str()}})
             with self._lock:
                 self._failures.append(f"{message.topic()}: {error.str()}")
 

@@ -19,7 +19,7 @@ import grpc
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 from opentelemetry import trace
-from opentelemetry.instrumentation.grpc import client_interceptor, filters, server_interceptor
+from opentelemetry.instrumentation.grpc import client_interceptor, filters, grpcext, server_interceptor
 
 from ragline.auth import AuthenticationError, TokenMinter, TokenSettings, TokenVerifier, current_principal, current_token
 from ragline.config import ConfigError, env_float, env_int, target
@@ -29,7 +29,7 @@ log = logging.getLogger(__name__)
 _UNAUTHENTICATED_SERVICES = (health.SERVICE_NAME, "grpc.reflection.v1alpha.ServerReflection", "grpc.reflection.v1.ServerReflection")
 
 
-class _AuthInterceptor(grpc.ServerInterceptor):
+class AuthInterceptor(grpc.ServerInterceptor):
     """Verifies the bearer token and makes the principal current for the handler."""
 
     def __init__(self, verifier: TokenVerifier):
@@ -87,7 +87,7 @@ def serve(
     verifier = TokenVerifier(TokenSettings.from_env())
     server = grpc.server(
         futures.ThreadPoolExecutor(max_workers=env_int("RAGLINE_GRPC_WORKERS", 16, minimum=1)),
-        interceptors=[server_interceptor(filter_=filters.negate(filters.health_check())), _AuthInterceptor(verifier)],
+        interceptors=[server_interceptor(filter_=filters.negate(filters.health_check())), AuthInterceptor(verifier)],
     )
     health_servicer = health.HealthServicer()
     health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
@@ -113,7 +113,11 @@ def serve(
     health_servicer.enter_graceful_shutdown()
     server.stop(env_float("RAGLINE_SHUTDOWN_GRACE_S", 10.0, minimum=0)).wait()
     for step in on_stop:
-        step()
+        # Each step runs even if an earlier one failed (Kafka down at shutdown).
+        try:
+            step()
+        except Exception:
+            log.exception("shutdown step failed", extra={"fields": {"step": getattr(step, "__qualname__", repr(step))}})
     provider = trace.get_tracer_provider()
     if hasattr(provider, "shutdown"):
         provider.shutdown()
@@ -122,7 +126,8 @@ def serve(
 
 def connect(service: str) -> grpc.Channel:
     """A traced channel to another Ragline service, addressed from RAGLINE_<SERVICE>_ADDR."""
-    return grpc.intercept_channel(grpc.insecure_channel(target(service)), client_interceptor())
+    # OpenTelemetry's interceptor works only with its own intercept_channel.
+    return grpcext.intercept_channel(grpc.insecure_channel(target(service)), client_interceptor())
 
 
 class CallCredentials:

@@ -1,0 +1,100 @@
+from ragline.v1 import common_pb2, retrieval_pb2
+from services.generation.extractive import LABEL, MODEL, ExtractiveAnswerer
+
+
+def hit(chunk_id: str, text: str) -> retrieval_pb2.SearchHit:
+    return retrieval_pb2.SearchHit(
+        chunk_id=chunk_id, document_id=f"doc-{chunk_id}", text=text, provenance=common_pb2.Provenance(title=chunk_id)
+    )
+
+
+PASSAGES = [
+    hit("holidays", "Employees get 25 days of paid holiday per year. Unused days expire in March."),
+    hit(
+        "passwords",
+        "The office opens at 8am. Passwords must be changed every 90 days. "
+        "A password needs at least 14 characters.",
+    ),
+    hit("expenses", "Expenses are reimbursed within 30 days of approval."),
+]
+
+
+def test_picks_the_matching_sentence_and_cites_its_passage():
+    draft = ExtractiveAnswerer(max_sentences=1).answer("How often must passwords be changed?", PASSAGES)
+
+    assert not draft.refused
+    assert draft.text == f"{LABEL} Passwords must be changed every 90 days. [2]"
+    assert draft.citations == (2,)
+    assert draft.model == MODEL
+
+
+def test_answer_is_labelled_as_extractive_and_cites_every_sentence():
+    question = "How many characters must a password have, and how often must passwords be changed?"
+
+    draft = ExtractiveAnswerer().answer(question, PASSAGES)
+
+    assert draft.text.startswith("Extractive answer (no language model configured):")
+    assert "A password needs at least 14 characters. [2]" in draft.text
+    assert "Passwords must be changed every 90 days. [2]" in draft.text
+    # The unrelated sentence of the same passage is not quoted.
+    assert "office" not in draft.text
+    assert draft.citations == (2,)
+
+
+def test_cites_each_sentence_with_the_passage_it_came_from():
+    draft = ExtractiveAnswerer().answer("When are expenses reimbursed and when do holiday days expire?", PASSAGES)
+
+    assert "Expenses are reimbursed within 30 days of approval. [3]" in draft.text
+    assert "Unused days expire in March. [1]" in draft.text
+    assert draft.citations == (1, 3)
+
+
+def test_refuses_when_no_passage_overlaps_the_question():
+    draft = ExtractiveAnswerer().answer("Who won the football world cup?", PASSAGES)
+
+    assert draft.refused
+    assert draft.refusal_reason == "No passage you may read answers this question."
+    assert draft.text == ""
+    assert draft.citations == ()
+
+
+def test_refuses_without_passages_or_content_words():
+    assert ExtractiveAnswerer().answer("How often must passwords be changed?", []).refused
+    assert ExtractiveAnswerer().answer("What is it?", PASSAGES).refused
+
+
+def test_stream_yields_the_answer_sentence_by_sentence_and_returns_the_draft():
+    answerer = ExtractiveAnswerer()
+    question = "How many characters must a password have, and how often must passwords be changed?"
+    stream = answerer.stream(question, PASSAGES)
+    pieces = []
+    try:
+        while True:
+            pieces.append(next(stream))
+    except StopIteration as end:
+        draft = end.value
+
+    assert pieces[0] == LABEL
+    assert len(pieces) == 3
+    assert "".join(pieces) == draft.text == answerer.answer(question, PASSAGES).text
+
+
+def test_duplicate_sentences_from_two_chunks_are_quoted_once():
+    passages = [hit(chunk_id, "Passwords must be changed every 90 days.") for chunk_id in ("a", "b")]
+
+    draft = ExtractiveAnswerer().answer("How often must passwords be changed?", passages)
+
+    assert draft.text.count("90 days") == 1
+    assert draft.citations == (1,)
+
+
+def test_a_sentence_much_weaker_than_the_best_is_not_quoted():
+    passages = [
+        hit("a", "Passwords must be changed every 90 days."),
+        hit("b", "Shared passwords are forbidden."),
+    ]
+
+    draft = ExtractiveAnswerer().answer("How often must passwords be changed?", passages)
+
+    assert "forbidden" not in draft.text
+    assert draft.citations == (1,)
