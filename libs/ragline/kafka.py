@@ -166,7 +166,10 @@ class EventProducer:
         with self._lock:
             failures, self._failures = self._failures, []
         if remaining:
-            raise KafkaException(KafkaError(KafkaError._MSG_TIMED_OUT, f"{remaining} events not acknowledged in {timeout:.0f}s"))
+            detail = f"; failed before: {'; '.join(failures[:5])}" if failures else ""
+            raise KafkaException(
+                KafkaError(KafkaError._MSG_TIMED_OUT, f"{remaining} events not acknowledged in {timeout:.0f}s{detail}")
+            )
         if failures:
             raise KafkaException(KafkaError(KafkaError._FAIL, "; ".join(failures[:5])))
 

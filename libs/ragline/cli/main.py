@@ -134,21 +134,32 @@ def cmd_ask(args: argparse.Namespace) -> int:
 
 def cmd_audit_tail(args: argparse.Namespace) -> int:
     metadata = [("authorization", f"Bearer {_token(args)}")]
-    after = 0
     with connect("audit") as channel:
         stub = audit_pb2_grpc.AuditServiceStub(channel)
+
+        def page(after: int) -> list[audit_pb2.AuditRecord]:
+            request = audit_pb2.QueryRequest(tenant=args.tenant, after_sequence=after, page_size=1000)
+            return list(stub.Query(request, metadata=metadata, timeout=10).records)
+
+        # Page to the end first: the log is read oldest first, the tail is what is wanted.
+        latest: list[audit_pb2.AuditRecord] = []
+        after = 0
+        while records := page(after):
+            latest = (latest + records)[-args.lines:]
+            after = records[-1].sequence
         while True:
-            response = stub.Query(audit_pb2.QueryRequest(tenant=args.tenant, after_sequence=after, page_size=1000), metadata=metadata, timeout=10)
-            records = list(response.records)
-            for record in records[-args.lines:] if after == 0 else records:
+            for record in latest:
                 event = record.event
-                docs = ",".join(event.document_ids)
-                print(f"#{record.sequence} {event.occurred_at.ToJsonString()} {event.action} {event.principal} {event.outcome} {docs} trace={event.trace_id}")
-            if records:
-                after = records[-1].sequence
+                print(
+                    f"#{record.sequence} {event.occurred_at.ToJsonString()} {event.action} {event.principal} "
+                    f"{event.outcome} {','.join(event.document_ids)} trace={event.trace_id}"
+                )
             if not args.follow:
                 return 0
             time.sleep(1.0)
+            latest = page(after)
+            if latest:
+                after = latest[-1].sequence
 
 
 def cmd_deadletters(args: argparse.Namespace) -> int:

@@ -1,0 +1,62 @@
+"""Retrieval service: embeddings in, indexed in Milvus; serves Search."""
+
+from __future__ import annotations
+
+from ragline.auditing import AuditTrail
+from ragline.config import env_float, env_int, env_str, listen_port
+from ragline.kafka import EMBEDDINGS, EventConsumer, EventProducer, ReceivedEvent, per_event
+from ragline.rpc import CallCredentials, connect, run_main, serve
+from ragline.telemetry import setup_logging, setup_tracing
+from ragline.v1 import embeddings_pb2, retrieval_pb2_grpc
+from services.retrieval import indexer
+from services.retrieval.index import ChunkIndex, IndexSettings
+from services.retrieval.query_embedder import QueryEmbedder
+from services.retrieval.server import RetrievalServicer
+
+
+def main() -> None:
+    setup_logging()
+    setup_tracing("retrieval")
+    batch_size = env_int("RAGLINE_RETRIEVAL_BATCH_SIZE", 16, minimum=1, maximum=1024)
+    batch_wait = env_float("RAGLINE_RETRIEVAL_BATCH_WAIT_S", 0.5, minimum=0.0)
+    embed_timeout = env_float("RAGLINE_RETRIEVAL_EMBED_TIMEOUT_S", 5.0, minimum=0.1)
+    audit_timeout = env_float("RAGLINE_RETRIEVAL_AUDIT_TIMEOUT_S", 5.0, minimum=0.1)
+    index = ChunkIndex(IndexSettings.from_env())
+    chunk_indexer = indexer.ChunkIndexer(index)
+
+    producer = EventProducer("retrieval")
+    audit = AuditTrail(producer, "retrieval")
+    group = env_str("RAGLINE_RETRIEVAL_GROUP", "ragline-retrieval")
+    consumer = EventConsumer("retrieval", group, [EMBEDDINGS], producer)
+
+    def handle(received: ReceivedEvent) -> None:
+        event = received.decode(embeddings_pb2.EmbeddingEvent)
+        indexer.record(audit, event, chunk_indexer.apply(event))
+
+    consumer_thread = consumer.start(per_event(handle, consumer), batch_size, batch_wait)
+
+    # Searches confirm their own audit records; a separate producer keeps that
+    # wait from including the consumer's traffic, and the reverse.
+    search_producer = EventProducer("retrieval-search")
+
+    def register(server) -> list[str]:
+        servicer = RetrievalServicer(
+            index,
+            QueryEmbedder(connect("embedding"), CallCredentials("retrieval")),
+            AuditTrail(search_producer, "retrieval"),
+            lambda: search_producer.flush(audit_timeout),
+            embed_timeout,
+        )
+        retrieval_pb2_grpc.add_RetrievalServiceServicer_to_server(servicer, server)
+        return ["ragline.v1.RetrievalService"]
+
+    serve(
+        "retrieval",
+        listen_port("retrieval"),
+        register,
+        on_stop=[consumer.stop, consumer_thread.join, producer.flush, search_producer.flush, index.close],
+    )
+
+
+if __name__ == "__main__":
+    run_main("retrieval", main)

@@ -1,0 +1,279 @@
+"""The chunk index and the indexer against a real milvus-lite file."""
+
+from __future__ import annotations
+
+import threading
+
+import numpy as np
+import pytest
+from opentelemetry import trace
+from opentelemetry.trace import SpanKind
+
+from ragline.auth import Principal
+from ragline.config import ConfigError
+from ragline.kafka import RejectedEvent
+from ragline.v1 import chunks_pb2, common_pb2, embeddings_pb2
+from services.retrieval.access import AccessFilter
+from services.retrieval.index import ChunkIndex, IndexSettings
+from services.retrieval.indexer import ChunkIndexer
+from services.retrieval.rows import DIMENSION, chunk_rows, search_hit
+
+pytestmark = pytest.mark.integration
+
+MODEL = "sentence-transformers/all-MiniLM-L6-v2"
+INTERNAL, CONFIDENTIAL = common_pb2.SENSITIVITY_INTERNAL, common_pb2.SENSITIVITY_CONFIDENTIAL
+
+
+def axis(i: int) -> list[float]:
+    """A unit vector along axis i: the query axis(i) is closest to the chunk axis(i)."""
+    vector = [0.0] * DIMENSION
+    vector[i] = 1.0
+    return vector
+
+
+def upsert(document_id, version, texts, tenant="acme", users=("alice",), groups=(), sensitivity=INTERNAL, first_axis=0):
+    event = embeddings_pb2.EmbeddingEvent(
+        header=common_pb2.EventHeader(event_id=f"{document_id}-{version}", tenant=tenant),
+        document_id=document_id,
+        document_version=version,
+        embedding_model=MODEL,
+        embedding_model_version="0.1.0+test",
+    )
+    for ordinal, text in enumerate(texts):
+        chunk = chunks_pb2.Chunk(
+            chunk_id=f"{tenant}/{document_id}/v{version}/{ordinal}",
+            document_id=document_id,
+            ordinal=ordinal,
+            text=text,
+            heading_path=["Guide", f"Part {ordinal}"],
+            provenance=common_pb2.Provenance(
+                origin_system="wiki",
+                source_uri=f"https://wiki.example/{document_id}",
+                author="dana",
+                sensitivity=sensitivity,
+                access=common_pb2.AccessList(users=list(users), groups=list(groups)),
+                document_version=version,
+                content_hash="ab" * 32,
+                title=f"Title of {document_id}",
+            ),
+        )
+        chunk.provenance.updated_at.FromSeconds(1_700_000_000 + version)
+        event.upsert.chunks.add(chunk=chunk, vector=axis(first_axis + ordinal))
+    event.upsert.SetInParent()
+    return event
+
+
+def delete(document_id, version, tenant="acme"):
+    event = embeddings_pb2.EmbeddingEvent(
+        header=common_pb2.EventHeader(tenant=tenant), document_id=document_id, embedding_model=MODEL
+    )
+    event.delete.document_version = version
+    return event
+
+
+def settings(path, model=MODEL) -> IndexSettings:
+    uri = str(path / "ragline.db")
+    return IndexSettings(uri=uri, token="", collection="chunks", index_type="FLAT", timeout_s=10, model=model)
+
+
+@pytest.fixture
+def index(tmp_path):
+    chunk_index = ChunkIndex(settings(tmp_path))
+    yield chunk_index
+    chunk_index.close()
+
+
+@pytest.fixture
+def indexer(index):
+    return ChunkIndexer(index)
+
+
+def stored(index, document_id, tenant="acme"):
+    return sorted(index.document_chunks(tenant, document_id))
+
+
+def test_upsert_indexes_every_chunk_with_its_version(index, indexer):
+    change = indexer.apply(upsert("doc", 1, ["a", "b", "c"]))
+    assert change.outcome == "indexed" and len(change.indexed) == 3 and change.removed == ()
+    assert stored(index, "doc") == [(f"acme/doc/v1/{i}", 1) for i in range(3)]
+
+
+def test_replaying_an_event_changes_nothing(index, indexer):
+    event = upsert("doc", 1, ["a", "b"])
+    indexer.apply(event)
+    access = AccessFilter.of(Principal("alice", "acme", (), INTERNAL)).expression()
+    before = sorted((row["chunk_id"], row["indexed_at"]) for row, _ in index.search(axis(0), access, 10))
+    assert indexer.apply(event).outcome == "unchanged"
+    after = sorted((row["chunk_id"], row["indexed_at"]) for row, _ in index.search(axis(0), access, 10))
+    assert after == before and len(after) == 2
+
+
+def test_a_late_older_version_never_wins(index, indexer):
+    indexer.apply(upsert("doc", 2, ["new"]))
+    assert indexer.apply(upsert("doc", 1, ["old", "older"])).outcome == "stale"
+    assert stored(index, "doc") == [("acme/doc/v2/0", 2)]
+
+
+def test_a_new_version_with_fewer_chunks_leaves_none_of_the_old(index, indexer):
+    indexer.apply(upsert("doc", 1, ["a", "b", "c"]))
+    change = indexer.apply(upsert("doc", 2, ["only"]))
+    assert change.outcome == "indexed"
+    assert sorted(change.removed) == [f"acme/doc/v1/{i}" for i in range(3)]
+    assert stored(index, "doc") == [("acme/doc/v2/0", 2)]
+    # Nothing of version 1 is searchable any more, whatever the query.
+    access = AccessFilter.of(Principal("alice", "acme", (), INTERNAL)).expression()
+    for i in range(3):
+        assert [row["document_version"] for row, _ in index.search(axis(i), access, 10)] == [2]
+
+
+def test_a_half_applied_version_is_completed_on_redelivery(index, indexer):
+    indexer.apply(upsert("doc", 1, ["a", "b"]))
+    event = upsert("doc", 2, ["x"])
+    index.upsert(chunk_rows(event, 0))  # as if the process died after the upsert, before removing version 1
+    assert indexer.apply(event).outcome == "indexed"
+    assert stored(index, "doc") == [("acme/doc/v2/0", 2)]
+
+
+def test_delete_removes_versions_at_or_below_and_zero_removes_all(index, indexer):
+    indexer.apply(upsert("doc", 3, ["a", "b"]))
+    assert indexer.apply(delete("doc", 2)).outcome == "absent"
+    assert len(stored(index, "doc")) == 2
+    change = indexer.apply(delete("doc", 3))
+    assert change.outcome == "deleted" and sorted(change.removed) == ["acme/doc/v3/0", "acme/doc/v3/1"]
+    assert stored(index, "doc") == []
+    indexer.apply(upsert("doc", 4, ["c"]))
+    assert indexer.apply(delete("doc", 0)).removed == ("acme/doc/v4/0",)
+    assert stored(index, "doc") == []
+
+
+def test_deleting_an_unknown_document_is_harmless(index, indexer):
+    indexer.apply(upsert("doc", 1, ["a"]))
+    assert indexer.apply(delete("never-seen", 0)).outcome == "absent"
+    assert stored(index, "doc") == [("acme/doc/v1/0", 1)]
+
+
+def test_documents_are_kept_apart_by_tenant(index, indexer):
+    indexer.apply(upsert("doc", 1, ["a"], tenant="acme"))
+    indexer.apply(upsert("doc", 1, ["b"], tenant="globex"))
+    indexer.apply(delete("doc", 0, tenant="globex"))
+    assert stored(index, "doc", "acme") == [("acme/doc/v1/0", 1)]
+    assert stored(index, "doc", "globex") == []
+
+
+def test_ids_with_quotes_work_end_to_end(index, indexer):
+    tenant, document_id = 'ac"me\\', 'doc "1" \\ or tenant != "x"'
+    indexer.apply(upsert(document_id, 1, ["a"], tenant=tenant))
+    indexer.apply(upsert("doc", 1, ["b"], tenant="acme"))
+    assert [v for _, v in stored(index, document_id, tenant)] == [1]
+    access = AccessFilter.of(Principal("alice", tenant, (), INTERNAL)).expression([document_id])
+    assert [row["document_id"] for row, _ in index.search(axis(0), access, 10)] == [document_id]
+    assert indexer.apply(delete(document_id, 0, tenant=tenant)).outcome == "deleted"
+    assert stored(index, "doc") == [("acme/doc/v1/0", 1)]
+
+
+def test_a_chunk_id_of_another_document_is_rejected_not_overwritten(index, indexer):
+    indexer.apply(upsert("doc", 1, ["a"], tenant="globex"))
+    hijack = upsert("doc", 1, ["mine now"], tenant="acme")
+    hijack.upsert.chunks[0].chunk.chunk_id = "globex/doc/v1/0"
+    with pytest.raises(RejectedEvent) as rejection:
+        indexer.apply(hijack)
+    assert rejection.value.stage == "validate"
+    assert stored(index, "doc", "globex") == [("globex/doc/v1/0", 1)]
+
+
+def test_invalid_events_are_rejected_before_touching_the_index(index, indexer):
+    with pytest.raises(RejectedEvent) as rejection:
+        indexer.apply(upsert("doc", 1, ["a"], sensitivity=0))
+    assert rejection.value.stage == "validate" and rejection.value.tenant == "acme"
+    assert stored(index, "doc") == []
+
+
+def test_two_principals_see_what_their_tokens_allow(index, indexer):
+    indexer.apply(upsert("handbook", 1, ["everyone in eng"], groups=["eng"], users=(), first_axis=0))
+    indexer.apply(upsert("salaries", 1, ["confidential"], users=["carol"], sensitivity=CONFIDENTIAL, first_axis=1))
+    indexer.apply(
+        upsert("globex-plan", 1, ["other"], tenant="globex", users=["alice", "carol"], groups=["eng"], first_axis=2)
+    )
+    alice = Principal("alice", "acme", ("eng",), INTERNAL)
+    carol = Principal("carol", "acme", ("finance",), CONFIDENTIAL)
+    carol_internal = Principal("carol", "acme", ("finance",), INTERNAL)
+
+    def documents(principal, document_ids=()):
+        expression = AccessFilter.of(principal).expression(document_ids)
+        return {row["document_id"] for i in range(3) for row, _ in index.search(axis(i), expression, 10)}
+
+    assert documents(alice) == {"handbook"}  # by group; not salaries (user list, clearance), not globex
+    assert documents(carol) == {"salaries"}  # by user at her clearance; not the eng handbook
+    assert documents(carol_internal) == set()  # same user, clearance below the document's
+    assert documents(alice, ["salaries", "globex-plan"]) == set()  # narrowing never widens
+    assert documents(Principal("alice", "globex", ("eng",), INTERNAL)) == {"globex-plan"}
+
+
+def test_search_hits_carry_provenance_closest_first(index, indexer):
+    indexer.apply(upsert("doc", 7, ["first", "second"], groups=["eng"]))
+    access = AccessFilter.of(Principal("alice", "acme", ("eng",), INTERNAL)).expression()
+    query = (np.array(axis(1)) * 0.9 + np.array(axis(0)) * 0.1).tolist()
+    results = index.search(query, access, 5)
+    hits = [search_hit(row, score) for row, score in results]
+    assert [hit.text for hit in hits] == ["second", "first"]
+    assert hits[0].score > hits[1].score and hits[0].score == pytest.approx(0.9 / np.hypot(0.9, 0.1), abs=1e-5)
+    top = hits[0]
+    assert (top.chunk_id, top.document_id, top.ordinal) == ("acme/doc/v7/1", "doc", 1)
+    assert list(top.heading_path) == ["Guide", "Part 1"]
+    provenance = top.provenance
+    assert (provenance.title, provenance.source_uri, provenance.origin_system, provenance.author) == (
+        "Title of doc", "https://wiki.example/doc", "wiki", "dana"
+    )
+    assert provenance.sensitivity == INTERNAL and provenance.document_version == 7
+    assert list(provenance.access.users) == ["alice"] and list(provenance.access.groups) == ["eng"]
+    assert provenance.updated_at.seconds == 1_700_000_007 and not provenance.HasField("created_at")
+
+
+def test_reopening_keeps_the_index_and_refuses_another_model(tmp_path):
+    first = ChunkIndex(settings(tmp_path))
+    ChunkIndexer(first).apply(upsert("doc", 1, ["a"]))
+    again = ChunkIndex(settings(tmp_path))
+    assert again.document_chunks("acme", "doc") == [("acme/doc/v1/0", 1)]
+    with pytest.raises(ConfigError, match="holds vectors of model"):
+        ChunkIndex(settings(tmp_path, model="text-embedding-3-small"))
+
+
+def test_searches_run_while_documents_are_rewritten(index, indexer):
+    access = AccessFilter.of(Principal("alice", "acme", (), INTERNAL)).expression()
+    errors: list[BaseException] = []
+    done = threading.Event()
+
+    def search() -> None:
+        try:
+            while not done.is_set():
+                for row, _ in index.search(axis(0), access, 10):
+                    assert row["tenant"] == "acme" and row["document_id"] == "doc"
+        except BaseException as error:  # noqa: BLE001 - reported by the main thread
+            errors.append(error)
+
+    searchers = [threading.Thread(target=search) for _ in range(4)]
+    for thread in searchers:
+        thread.start()
+    try:
+        for version in range(1, 31):
+            indexer.apply(upsert("doc", version, [f"text {version}.{i}" for i in range(1 + version % 4)]))
+    finally:
+        done.set()
+        for thread in searchers:
+            thread.join()
+    assert errors == []
+    assert [v for _, v in stored(index, "doc")] == [30] * (1 + 30 % 4)
+
+
+def test_indexing_is_traced_under_the_event_span(index, indexer, spans):
+    tracer = trace.get_tracer("test")
+    with tracer.start_as_current_span("process ragline.embeddings.v1") as parent:
+        indexer.apply(upsert("traced", 2, ["a"]))
+    trace_id = parent.get_span_context().trace_id
+    finished = [span for span in spans.get_finished_spans() if span.context.trace_id == trace_id]
+    process = next(span for span in finished if span.name == "process ragline.embeddings.v1")
+    assert process.attributes["ragline.document.id"] == "traced"
+    assert process.attributes["ragline.index.outcome"] == "indexed"
+    milvus = [span for span in finished if span.attributes.get("db.system.name") == "milvus"]
+    assert {span.name for span in milvus} >= {"query chunks", "upsert chunks"}
+    assert all(span.parent.span_id == process.context.span_id and span.kind == SpanKind.CLIENT for span in milvus)
