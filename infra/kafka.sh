@@ -120,6 +120,9 @@ metadata.log.dir=$LOG_DIRS
 # Topics are created on purpose (with their partitions and retention), never by a typo.
 auto.create.topics.enable=false
 num.partitions=3
+# Documents up to the ingest limit (20 MiB by default) fit in one event.
+message.max.bytes=33554432
+replica.fetch.max.bytes=33554432
 default.replication.factor=1
 min.insync.replicas=1
 offsets.topic.replication.factor=1

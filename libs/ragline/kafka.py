@@ -13,6 +13,7 @@ import logging
 import os
 import signal
 import threading
+import time
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Callable, Iterator, Sequence
@@ -27,7 +28,7 @@ from opentelemetry import context as otel_context
 from opentelemetry import propagate, trace
 from opentelemetry.trace import SpanKind, Status, StatusCode
 
-from ragline.config import kafka_client_settings
+from ragline.config import env_int, kafka_client_settings
 from ragline.v1 import deadletter_pb2
 
 log = logging.getLogger(__name__)
@@ -117,7 +118,16 @@ class EventProducer:
 
     def __init__(self, client_id: str):
         settings = kafka_client_settings()
-        settings.update({"client.id": client_id, "enable.idempotence": True, "acks": "all", "linger.ms": 5})
+        settings.update(
+            {
+                "client.id": client_id,
+                "enable.idempotence": True,
+                "acks": "all",
+                "linger.ms": 5,
+                # At most what the broker accepts (message.max.bytes in infra/kafka.sh).
+                "message.max.bytes": env_int("RAGLINE_KAFKA_MAX_MESSAGE_BYTES", 32 << 20, minimum=1 << 20),
+            }
+        )
         self._producer = Producer(settings)
         self._failures: list[str] = []
         self._lock = threading.Lock()
@@ -133,17 +143,23 @@ class EventProducer:
     def publish_and_wait(self, topic: str, key: str, event: ProtoMessage, timeout: float = 30.0) -> tuple[int, int]:
         """Publish one event and return its (partition, offset) once stored."""
         result: dict[str, object] = {}
+        # Threads share the producer: another caller's poll may run this
+        # callback, so an empty queue after flush() would not prove it ran.
+        acknowledged = threading.Event()
 
         def delivered(error: KafkaError | None, message: Message) -> None:
             result["error"] = error
             result["message"] = message
+            acknowledged.set()
 
         with _send_span(topic, key):
             self._producer.produce(
                 topic, key=key.encode(), value=event.SerializeToString(), headers=_headers(event), on_delivery=delivered
             )
-            self._producer.flush(timeout)
-        if "message" not in result:
+            deadline = time.monotonic() + timeout
+            while not acknowledged.is_set() and time.monotonic() < deadline:
+                self._producer.poll(0.05)
+        if not acknowledged.is_set():
             raise TimeoutError(f"no acknowledgement from Kafka for {topic} within {timeout:.0f}s")
         if result["error"] is not None:
             raise KafkaException(result["error"])

@@ -88,6 +88,8 @@ def serve(
     server = grpc.server(
         futures.ThreadPoolExecutor(max_workers=env_int("RAGLINE_GRPC_WORKERS", 16, minimum=1)),
         interceptors=[server_interceptor(filter_=filters.negate(filters.health_check())), AuthInterceptor(verifier)],
+        # gRPC's 4 MiB default would refuse documents that Ingest accepts.
+        options=[("grpc.max_receive_message_length", env_int("RAGLINE_GRPC_MAX_RECEIVE_BYTES", 32 << 20, minimum=1 << 20))],
     )
     health_servicer = health.HealthServicer()
     health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)

@@ -15,7 +15,8 @@ import time
 
 from opentelemetry import trace
 from opentelemetry.sdk.resources import Resource
-from opentelemetry.sdk.trace import TracerProvider
+from opentelemetry.context import Context
+from opentelemetry.sdk.trace import Span, SpanProcessor, TracerProvider
 from opentelemetry.sdk.trace.export import BatchSpanProcessor, ConsoleSpanExporter
 
 from ragline.config import ConfigError
@@ -51,10 +52,20 @@ def setup_logging() -> None:
     root.setLevel(os.environ.get("RAGLINE_LOG_LEVEL", "INFO").upper())
 
 
+class RpcSpanNames(SpanProcessor):
+    """Names gRPC spans `package.Service/Method` as the semantic conventions
+    say; the gRPC instrumentation uses the path with its leading slash."""
+
+    def on_start(self, span: Span, parent_context: Context | None = None) -> None:
+        if span.name.startswith("/") and (span.attributes or {}).get("rpc.system") == "grpc":
+            span.update_name(span.name[1:])
+
+
 def setup_tracing(service_name: str) -> TracerProvider:
     """Install the global tracer provider for this process and return it."""
     os.environ.setdefault("OTEL_SERVICE_NAME", service_name)
     provider = TracerProvider(resource=Resource.create())
+    provider.add_span_processor(RpcSpanNames())
     exporter_name = os.environ.get("OTEL_TRACES_EXPORTER", "otlp").strip().lower()
     if os.environ.get("OTEL_SDK_DISABLED", "").lower() == "true":
         exporter_name = "none"
