@@ -1,13 +1,17 @@
 """Answers without a language model: quotes the passage sentences that best match the question.
 
 Matching is lexical overlap of content words (lower-cased, stop words dropped,
-plural endings folded), so the result is deterministic and explainable. It is
+plural endings folded), each word weighted by how rare it is among the
+retrieved sentences: a word every passage shares (the product name) tells
+less than the one that answers. Deterministic and explainable. It is
 the default when no model endpoint is configured, and says so in the answer.
 """
 
 from __future__ import annotations
 
+import math
 import re
+from collections import Counter
 from dataclasses import dataclass
 from typing import Generator, Sequence
 
@@ -45,6 +49,7 @@ def _fold(word: str) -> str:
 
 @dataclass(frozen=True)
 class _Candidate:
+    score: float
     overlap: int
     passage: int  # 1-based, as cited
     position: int
@@ -79,7 +84,7 @@ class ExtractiveAnswerer:
         wanted = content_words(question)
         if not wanted:
             return []
-        candidates = []
+        sentences: list[tuple[int, int, str, set[str]]] = []
         seen: set[str] = set()
         for number, passage in enumerate(passages, start=1):
             for position, raw in enumerate(_SENTENCE_END.split(passage.text)):
@@ -87,12 +92,17 @@ class ExtractiveAnswerer:
                 if len(sentence.split()) < _MIN_SENTENCE_WORDS or sentence.lower() in seen:
                     continue
                 seen.add(sentence.lower())
-                overlap = len(wanted & content_words(sentence))
-                if overlap and overlap / len(wanted) >= self._min_coverage:
-                    candidates.append(_Candidate(overlap, number, position, sentence))
+                sentences.append((number, position, sentence, content_words(sentence)))
+        frequency = Counter(word for *_, words in sentences for word in words & wanted)
+        candidates = []
+        for number, position, sentence, words in sentences:
+            shared = wanted & words
+            if shared and len(shared) / len(wanted) >= self._min_coverage:
+                score = sum(math.log(1 + len(sentences) / frequency[word]) for word in shared)
+                candidates.append(_Candidate(score, len(shared), number, position, sentence))
         # Best match first; ties go to the better-ranked passage, then to reading order.
-        candidates.sort(key=lambda c: (-c.overlap, c.passage, c.position))
+        candidates.sort(key=lambda c: (-c.score, c.passage, c.position))
         # More sentences only when nearly as good as the best: one shared word
         # with a longer question is rarely an answer.
-        best = candidates[0].overlap if candidates else 0
+        best = max((c.overlap for c in candidates), default=0)
         return [c for c in candidates if 3 * c.overlap >= 2 * best][: self._max_sentences]

@@ -98,3 +98,13 @@ def test_a_sentence_much_weaker_than_the_best_is_not_quoted():
 
     assert "forbidden" not in draft.text
     assert draft.citations == (1,)
+
+
+def test_the_sentence_sharing_the_rare_words_comes_before_one_sharing_the_product_name():
+    passages = [
+        hit("c1", "The NW-7 docks itself when its charge falls below 20 %. The NW-7 weighs 140 kg."),
+        hit("c2", "Battery life: 10 hours of continuous picking on one charge."),
+        hit("c3", "The NW-7 Picker ships with a two-year warranty."),
+    ]
+    draft = ExtractiveAnswerer().answer("How long does the NW-7 battery last on one charge?", passages)
+    assert draft.text.startswith(f"{LABEL} Battery life: 10 hours of continuous picking on one charge. [2]")

@@ -119,7 +119,8 @@ def print_answer(answer: generation_pb2.AnswerResponse, streamed: bool = False) 
         print("\nSources:")
         for citation in answer.citations:
             print(f"  [{citation.index}] {citation.title} (v{citation.document_version}) {citation.source_uri}")
-    print(f"\nmodel={answer.model} prompt={answer.prompt_version} answer_id={answer.answer_id} trace_id={answer.trace_id}")
+    prompt = answer.prompt_version or "none"
+    print(f"\nmodel={answer.model} prompt={prompt} answer_id={answer.answer_id} trace_id={answer.trace_id}")
 
 
 def cmd_ask(args: argparse.Namespace) -> int:
