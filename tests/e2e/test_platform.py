@@ -3,6 +3,7 @@ a cited answer; each is one trace; a bad event goes to the dead-letter topic."""
 
 from __future__ import annotations
 
+import json
 import time
 import uuid
 
@@ -152,3 +153,17 @@ def test_bytes_that_are_no_event_go_to_the_dead_letter_topic_and_ingest_goes_on(
     spec = corpus.DocumentSpec(path=after, document_id=f"after-garbage-{uuid.uuid4().hex[:6]}", title="Parking", groups=["all-staff"])
     publish_documents(platform.tenant, [spec])
     assert not wait_searchable(platform.tenant, [spec], platform.token(), timeout=120), "ingest stopped after the bad event"
+
+
+def test_sigterm_stops_a_service_in_order_and_it_comes_back(platform):
+    launcher = platform.launcher
+    pid = launcher.pid("retrieval")
+    launcher.stop("retrieval", timeout=30)
+    log_lines = launcher.log_file("retrieval").read_text().splitlines()
+    messages = [json.loads(line).get("message") for line in log_lines if line.startswith("{")]
+    assert "stopping" in messages, "retrieval did not receive SIGTERM"
+    assert "stopped" in messages[messages.index("stopping"):], "retrieval did not finish its shutdown sequence"
+
+    launcher.start("retrieval")
+    launcher.wait_ready("retrieval", timeout=120)
+    assert launcher.pid("retrieval") not in (None, pid)
