@@ -39,9 +39,10 @@ CHUNKS = "ragline.chunks.v1"
 EMBEDDINGS = "ragline.embeddings.v1"
 AUDIT = "ragline.audit.v1"
 DEADLETTER = "ragline.deadletter.v1"
+FEEDBACK = "ragline.feedback.v1"
 
 # Partitions per topic. Keys keep one document's events on one partition.
-TOPICS = {DOCUMENTS: 3, CHUNKS: 3, EMBEDDINGS: 3, AUDIT: 3, DEADLETTER: 1}
+TOPICS = {DOCUMENTS: 3, CHUNKS: 3, EMBEDDINGS: 3, AUDIT: 3, DEADLETTER: 1, FEEDBACK: 1}
 
 MESSAGE_TYPE_HEADER = "ragline-message-type"
 

@@ -22,10 +22,11 @@ _runtime_version.ValidateProtobufRuntimeVersion(
 _sym_db = _symbol_database.Default()
 
 
+from google.protobuf import timestamp_pb2 as google_dot_protobuf_dot_timestamp__pb2
 from ragline.v1 import common_pb2 as ragline_dot_v1_dot_common__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x17ragline/v1/chunks.proto\x12\nragline.v1\x1a\x17ragline/v1/common.proto\"\xa6\x02\n\x05\x43hunk\x12\x10\n\x08\x63hunk_id\x18\x01 \x01(\t\x12\x13\n\x0b\x64ocument_id\x18\x02 \x01(\t\x12\x0f\n\x07ordinal\x18\x03 \x01(\x05\x12\x0c\n\x04text\x18\x04 \x01(\t\x12\x14\n\x0cheading_path\x18\x05 \x03(\t\x12\x14\n\x0c\x63ontent_hash\x18\x06 \x01(\t\x12*\n\nprovenance\x18\x07 \x01(\x0b\x32\x16.ragline.v1.Provenance\x12\x31\n\x08metadata\x18\x08 \x03(\x0b\x32\x1f.ragline.v1.Chunk.MetadataEntry\x12\x1b\n\x13suspected_injection\x18\t \x01(\x08\x1a/\n\rMetadataEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\"\xc5\x01\n\nChunkEvent\x12\'\n\x06header\x18\x01 \x01(\x0b\x32\x17.ragline.v1.EventHeader\x12\x13\n\x0b\x64ocument_id\x18\x02 \x01(\t\x12\x18\n\x10\x64ocument_version\x18\x03 \x01(\x03\x12(\n\x06upsert\x18\x04 \x01(\x0b\x32\x16.ragline.v1.ChunkBatchH\x00\x12+\n\x06\x64\x65lete\x18\x05 \x01(\x0b\x32\x19.ragline.v1.ChunkDeletionH\x00\x42\x08\n\x06\x63hange\"/\n\nChunkBatch\x12!\n\x06\x63hunks\x18\x01 \x03(\x0b\x32\x11.ragline.v1.Chunk\")\n\rChunkDeletion\x12\x18\n\x10\x64ocument_version\x18\x01 \x01(\x03\x62\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x17ragline/v1/chunks.proto\x12\nragline.v1\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x17ragline/v1/common.proto\"\xd8\x02\n\x05\x43hunk\x12\x10\n\x08\x63hunk_id\x18\x01 \x01(\t\x12\x13\n\x0b\x64ocument_id\x18\x02 \x01(\t\x12\x0f\n\x07ordinal\x18\x03 \x01(\x05\x12\x0c\n\x04text\x18\x04 \x01(\t\x12\x14\n\x0cheading_path\x18\x05 \x03(\t\x12\x14\n\x0c\x63ontent_hash\x18\x06 \x01(\t\x12*\n\nprovenance\x18\x07 \x01(\x0b\x32\x16.ragline.v1.Provenance\x12\x31\n\x08metadata\x18\x08 \x03(\x0b\x32\x1f.ragline.v1.Chunk.MetadataEntry\x12\x1b\n\x13suspected_injection\x18\t \x01(\x08\x12\x30\n\x0cpublished_at\x18\n \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x1a/\n\rMetadataEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\"\xc5\x01\n\nChunkEvent\x12\'\n\x06header\x18\x01 \x01(\x0b\x32\x17.ragline.v1.EventHeader\x12\x13\n\x0b\x64ocument_id\x18\x02 \x01(\t\x12\x18\n\x10\x64ocument_version\x18\x03 \x01(\x03\x12(\n\x06upsert\x18\x04 \x01(\x0b\x32\x16.ragline.v1.ChunkBatchH\x00\x12+\n\x06\x64\x65lete\x18\x05 \x01(\x0b\x32\x19.ragline.v1.ChunkDeletionH\x00\x42\x08\n\x06\x63hange\"/\n\nChunkBatch\x12!\n\x06\x63hunks\x18\x01 \x03(\x0b\x32\x11.ragline.v1.Chunk\")\n\rChunkDeletion\x12\x18\n\x10\x64ocument_version\x18\x01 \x01(\x03\x62\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -34,14 +35,14 @@ if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
   _globals['_CHUNK_METADATAENTRY']._loaded_options = None
   _globals['_CHUNK_METADATAENTRY']._serialized_options = b'8\001'
-  _globals['_CHUNK']._serialized_start=65
-  _globals['_CHUNK']._serialized_end=359
-  _globals['_CHUNK_METADATAENTRY']._serialized_start=312
-  _globals['_CHUNK_METADATAENTRY']._serialized_end=359
-  _globals['_CHUNKEVENT']._serialized_start=362
-  _globals['_CHUNKEVENT']._serialized_end=559
-  _globals['_CHUNKBATCH']._serialized_start=561
-  _globals['_CHUNKBATCH']._serialized_end=608
-  _globals['_CHUNKDELETION']._serialized_start=610
-  _globals['_CHUNKDELETION']._serialized_end=651
+  _globals['_CHUNK']._serialized_start=98
+  _globals['_CHUNK']._serialized_end=442
+  _globals['_CHUNK_METADATAENTRY']._serialized_start=395
+  _globals['_CHUNK_METADATAENTRY']._serialized_end=442
+  _globals['_CHUNKEVENT']._serialized_start=445
+  _globals['_CHUNKEVENT']._serialized_end=642
+  _globals['_CHUNKBATCH']._serialized_start=644
+  _globals['_CHUNKBATCH']._serialized_end=691
+  _globals['_CHUNKDELETION']._serialized_start=693
+  _globals['_CHUNKDELETION']._serialized_end=734
 # @@protoc_insertion_point(module_scope)

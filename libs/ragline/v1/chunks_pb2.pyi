@@ -1,3 +1,6 @@
+import datetime
+
+from google.protobuf import timestamp_pb2 as _timestamp_pb2
 from ragline.v1 import common_pb2 as _common_pb2
 from google.protobuf.internal import containers as _containers
 from google.protobuf import descriptor as _descriptor
@@ -8,7 +11,7 @@ from typing import ClassVar as _ClassVar, Optional as _Optional, Union as _Union
 DESCRIPTOR: _descriptor.FileDescriptor
 
 class Chunk(_message.Message):
-    __slots__ = ("chunk_id", "document_id", "ordinal", "text", "heading_path", "content_hash", "provenance", "metadata", "suspected_injection")
+    __slots__ = ("chunk_id", "document_id", "ordinal", "text", "heading_path", "content_hash", "provenance", "metadata", "suspected_injection", "published_at")
     class MetadataEntry(_message.Message):
         __slots__ = ("key", "value")
         KEY_FIELD_NUMBER: _ClassVar[int]
@@ -25,6 +28,7 @@ class Chunk(_message.Message):
     PROVENANCE_FIELD_NUMBER: _ClassVar[int]
     METADATA_FIELD_NUMBER: _ClassVar[int]
     SUSPECTED_INJECTION_FIELD_NUMBER: _ClassVar[int]
+    PUBLISHED_AT_FIELD_NUMBER: _ClassVar[int]
     chunk_id: str
     document_id: str
     ordinal: int
@@ -34,7 +38,8 @@ class Chunk(_message.Message):
     provenance: _common_pb2.Provenance
     metadata: _containers.ScalarMap[str, str]
     suspected_injection: bool
-    def __init__(self, chunk_id: _Optional[str] = ..., document_id: _Optional[str] = ..., ordinal: _Optional[int] = ..., text: _Optional[str] = ..., heading_path: _Optional[_Iterable[str]] = ..., content_hash: _Optional[str] = ..., provenance: _Optional[_Union[_common_pb2.Provenance, _Mapping]] = ..., metadata: _Optional[_Mapping[str, str]] = ..., suspected_injection: _Optional[bool] = ...) -> None: ...
+    published_at: _timestamp_pb2.Timestamp
+    def __init__(self, chunk_id: _Optional[str] = ..., document_id: _Optional[str] = ..., ordinal: _Optional[int] = ..., text: _Optional[str] = ..., heading_path: _Optional[_Iterable[str]] = ..., content_hash: _Optional[str] = ..., provenance: _Optional[_Union[_common_pb2.Provenance, _Mapping]] = ..., metadata: _Optional[_Mapping[str, str]] = ..., suspected_injection: _Optional[bool] = ..., published_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
 
 class ChunkEvent(_message.Message):
     __slots__ = ("header", "document_id", "document_version", "upsert", "delete")

@@ -25,7 +25,7 @@ _sym_db = _symbol_database.Default()
 from ragline.v1 import common_pb2 as ragline_dot_v1_dot_common__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1aragline/v1/documents.proto\x12\nragline.v1\x1a\x17ragline/v1/common.proto\"\xb3\x01\n\rDocumentEvent\x12\'\n\x06header\x18\x01 \x01(\x0b\x32\x17.ragline.v1.EventHeader\x12\x13\n\x0b\x64ocument_id\x18\x02 \x01(\t\x12,\n\x06upsert\x18\x03 \x01(\x0b\x32\x1a.ragline.v1.DocumentUpsertH\x00\x12,\n\x06\x64\x65lete\x18\x04 \x01(\x0b\x32\x1a.ragline.v1.DocumentDeleteH\x00\x42\x08\n\x06\x63hange\"\xcd\x01\n\x0e\x44ocumentUpsert\x12*\n\nprovenance\x18\x01 \x01(\x0b\x32\x16.ragline.v1.Provenance\x12\x11\n\tmime_type\x18\x02 \x01(\t\x12\x0f\n\x07\x63ontent\x18\x03 \x01(\x0c\x12:\n\x08metadata\x18\x04 \x03(\x0b\x32(.ragline.v1.DocumentUpsert.MetadataEntry\x1a/\n\rMetadataEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\"*\n\x0e\x44ocumentDelete\x12\x18\n\x10\x64ocument_version\x18\x01 \x01(\x03\x62\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1aragline/v1/documents.proto\x12\nragline.v1\x1a\x17ragline/v1/common.proto\"\xb3\x01\n\rDocumentEvent\x12\'\n\x06header\x18\x01 \x01(\x0b\x32\x17.ragline.v1.EventHeader\x12\x13\n\x0b\x64ocument_id\x18\x02 \x01(\t\x12,\n\x06upsert\x18\x03 \x01(\x0b\x32\x1a.ragline.v1.DocumentUpsertH\x00\x12,\n\x06\x64\x65lete\x18\x04 \x01(\x0b\x32\x1a.ragline.v1.DocumentDeleteH\x00\x42\x08\n\x06\x63hange\"\xe2\x01\n\x0e\x44ocumentUpsert\x12*\n\nprovenance\x18\x01 \x01(\x0b\x32\x16.ragline.v1.Provenance\x12\x11\n\tmime_type\x18\x02 \x01(\t\x12\x0f\n\x07\x63ontent\x18\x03 \x01(\x0c\x12:\n\x08metadata\x18\x04 \x03(\x0b\x32(.ragline.v1.DocumentUpsert.MetadataEntry\x12\x13\n\x0b\x63ontent_uri\x18\x05 \x01(\t\x1a/\n\rMetadataEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\"*\n\x0e\x44ocumentDelete\x12\x18\n\x10\x64ocument_version\x18\x01 \x01(\x03\x62\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -37,9 +37,9 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_DOCUMENTEVENT']._serialized_start=68
   _globals['_DOCUMENTEVENT']._serialized_end=247
   _globals['_DOCUMENTUPSERT']._serialized_start=250
-  _globals['_DOCUMENTUPSERT']._serialized_end=455
-  _globals['_DOCUMENTUPSERT_METADATAENTRY']._serialized_start=408
-  _globals['_DOCUMENTUPSERT_METADATAENTRY']._serialized_end=455
-  _globals['_DOCUMENTDELETE']._serialized_start=457
-  _globals['_DOCUMENTDELETE']._serialized_end=499
+  _globals['_DOCUMENTUPSERT']._serialized_end=476
+  _globals['_DOCUMENTUPSERT_METADATAENTRY']._serialized_start=429
+  _globals['_DOCUMENTUPSERT_METADATAENTRY']._serialized_end=476
+  _globals['_DOCUMENTDELETE']._serialized_start=478
+  _globals['_DOCUMENTDELETE']._serialized_end=520
 # @@protoc_insertion_point(module_scope)

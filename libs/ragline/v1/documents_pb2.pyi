@@ -20,7 +20,7 @@ class DocumentEvent(_message.Message):
     def __init__(self, header: _Optional[_Union[_common_pb2.EventHeader, _Mapping]] = ..., document_id: _Optional[str] = ..., upsert: _Optional[_Union[DocumentUpsert, _Mapping]] = ..., delete: _Optional[_Union[DocumentDelete, _Mapping]] = ...) -> None: ...
 
 class DocumentUpsert(_message.Message):
-    __slots__ = ("provenance", "mime_type", "content", "metadata")
+    __slots__ = ("provenance", "mime_type", "content", "metadata", "content_uri")
     class MetadataEntry(_message.Message):
         __slots__ = ("key", "value")
         KEY_FIELD_NUMBER: _ClassVar[int]
@@ -32,11 +32,13 @@ class DocumentUpsert(_message.Message):
     MIME_TYPE_FIELD_NUMBER: _ClassVar[int]
     CONTENT_FIELD_NUMBER: _ClassVar[int]
     METADATA_FIELD_NUMBER: _ClassVar[int]
+    CONTENT_URI_FIELD_NUMBER: _ClassVar[int]
     provenance: _common_pb2.Provenance
     mime_type: str
     content: bytes
     metadata: _containers.ScalarMap[str, str]
-    def __init__(self, provenance: _Optional[_Union[_common_pb2.Provenance, _Mapping]] = ..., mime_type: _Optional[str] = ..., content: _Optional[bytes] = ..., metadata: _Optional[_Mapping[str, str]] = ...) -> None: ...
+    content_uri: str
+    def __init__(self, provenance: _Optional[_Union[_common_pb2.Provenance, _Mapping]] = ..., mime_type: _Optional[str] = ..., content: _Optional[bytes] = ..., metadata: _Optional[_Mapping[str, str]] = ..., content_uri: _Optional[str] = ...) -> None: ...
 
 class DocumentDelete(_message.Message):
     __slots__ = ("document_version",)

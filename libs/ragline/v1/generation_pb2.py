@@ -23,27 +23,36 @@ _sym_db = _symbol_database.Default()
 
 
 from google.protobuf import timestamp_pb2 as google_dot_protobuf_dot_timestamp__pb2
+from ragline.v1 import common_pb2 as ragline_dot_v1_dot_common__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1bragline/v1/generation.proto\x12\nragline.v1\x1a\x1fgoogle/protobuf/timestamp.proto\"0\n\rAnswerRequest\x12\x10\n\x08question\x18\x01 \x01(\t\x12\r\n\x05top_k\x18\x02 \x01(\x05\"6\n\x13\x41nswerStreamRequest\x12\x10\n\x08question\x18\x01 \x01(\t\x12\r\n\x05top_k\x18\x02 \x01(\x05\"\xbe\x01\n\x08\x43itation\x12\r\n\x05index\x18\x01 \x01(\x05\x12\x10\n\x08\x63hunk_id\x18\x02 \x01(\t\x12\x13\n\x0b\x64ocument_id\x18\x03 \x01(\t\x12\r\n\x05title\x18\x04 \x01(\t\x12\x12\n\nsource_uri\x18\x05 \x01(\t\x12\x18\n\x10\x64ocument_version\x18\x06 \x01(\x03\x12.\n\nupdated_at\x18\x07 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x0f\n\x07snippet\x18\x08 \x01(\t\"9\n\x05Usage\x12\x15\n\rprompt_tokens\x18\x01 \x01(\x05\x12\x19\n\x11\x63ompletion_tokens\x18\x02 \x01(\x05\"\xde\x01\n\x0e\x41nswerResponse\x12\x11\n\tanswer_id\x18\x01 \x01(\t\x12\x0c\n\x04text\x18\x02 \x01(\t\x12\'\n\tcitations\x18\x03 \x03(\x0b\x32\x14.ragline.v1.Citation\x12\x0f\n\x07refused\x18\x04 \x01(\x08\x12\x16\n\x0erefusal_reason\x18\x05 \x01(\t\x12\r\n\x05model\x18\x06 \x01(\t\x12\x16\n\x0eprompt_version\x18\x07 \x01(\t\x12 \n\x05usage\x18\x08 \x01(\x0b\x32\x11.ragline.v1.Usage\x12\x10\n\x08trace_id\x18\t \x01(\t\"]\n\x14\x41nswerStreamResponse\x12\x0f\n\x05\x64\x65lta\x18\x01 \x01(\tH\x00\x12+\n\x05\x66inal\x18\x02 \x01(\x0b\x32\x1a.ragline.v1.AnswerResponseH\x00\x42\x07\n\x05\x65vent2\xa9\x01\n\x11GenerationService\x12?\n\x06\x41nswer\x12\x19.ragline.v1.AnswerRequest\x1a\x1a.ragline.v1.AnswerResponse\x12S\n\x0c\x41nswerStream\x12\x1f.ragline.v1.AnswerStreamRequest\x1a .ragline.v1.AnswerStreamResponse0\x01\x62\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1bragline/v1/generation.proto\x12\nragline.v1\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x17ragline/v1/common.proto\"0\n\rAnswerRequest\x12\x10\n\x08question\x18\x01 \x01(\t\x12\r\n\x05top_k\x18\x02 \x01(\x05\"6\n\x13\x41nswerStreamRequest\x12\x10\n\x08question\x18\x01 \x01(\t\x12\r\n\x05top_k\x18\x02 \x01(\x05\"\xbe\x01\n\x08\x43itation\x12\r\n\x05index\x18\x01 \x01(\x05\x12\x10\n\x08\x63hunk_id\x18\x02 \x01(\t\x12\x13\n\x0b\x64ocument_id\x18\x03 \x01(\t\x12\r\n\x05title\x18\x04 \x01(\t\x12\x12\n\nsource_uri\x18\x05 \x01(\t\x12\x18\n\x10\x64ocument_version\x18\x06 \x01(\x03\x12.\n\nupdated_at\x18\x07 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x0f\n\x07snippet\x18\x08 \x01(\t\"9\n\x05Usage\x12\x15\n\rprompt_tokens\x18\x01 \x01(\x05\x12\x19\n\x11\x63ompletion_tokens\x18\x02 \x01(\x05\"\xde\x01\n\x0e\x41nswerResponse\x12\x11\n\tanswer_id\x18\x01 \x01(\t\x12\x0c\n\x04text\x18\x02 \x01(\t\x12\'\n\tcitations\x18\x03 \x03(\x0b\x32\x14.ragline.v1.Citation\x12\x0f\n\x07refused\x18\x04 \x01(\x08\x12\x16\n\x0erefusal_reason\x18\x05 \x01(\t\x12\r\n\x05model\x18\x06 \x01(\t\x12\x16\n\x0eprompt_version\x18\x07 \x01(\t\x12 \n\x05usage\x18\x08 \x01(\x0b\x32\x11.ragline.v1.Usage\x12\x10\n\x08trace_id\x18\t \x01(\t\"]\n\x14\x41nswerStreamResponse\x12\x0f\n\x05\x64\x65lta\x18\x01 \x01(\tH\x00\x12+\n\x05\x66inal\x18\x02 \x01(\x0b\x32\x1a.ragline.v1.AnswerResponseH\x00\x42\x07\n\x05\x65vent\"Y\n\x0f\x46\x65\x65\x64\x62\x61\x63kRequest\x12\x11\n\tanswer_id\x18\x01 \x01(\t\x12\"\n\x06rating\x18\x02 \x01(\x0e\x32\x12.ragline.v1.Rating\x12\x0f\n\x07\x63omment\x18\x03 \x01(\t\"\'\n\x10\x46\x65\x65\x64\x62\x61\x63kResponse\x12\x13\n\x0b\x66\x65\x65\x64\x62\x61\x63k_id\x18\x01 \x01(\t\"\x80\x02\n\rFeedbackEvent\x12\'\n\x06header\x18\x01 \x01(\x0b\x32\x17.ragline.v1.EventHeader\x12\x13\n\x0b\x66\x65\x65\x64\x62\x61\x63k_id\x18\x02 \x01(\t\x12\x11\n\tanswer_id\x18\x03 \x01(\t\x12\x11\n\tprincipal\x18\x04 \x01(\t\x12\"\n\x06rating\x18\x05 \x01(\x0e\x32\x12.ragline.v1.Rating\x12\x0f\n\x07\x63omment\x18\x06 \x01(\t\x12\x16\n\x0eprompt_version\x18\x07 \x01(\t\x12\r\n\x05model\x18\x08 \x01(\t\x12/\n\x0b\x61nswered_at\x18\t \x01(\x0b\x32\x1a.google.protobuf.Timestamp*L\n\x06Rating\x12\x16\n\x12RATING_UNSPECIFIED\x10\x00\x12\x12\n\x0eRATING_HELPFUL\x10\x01\x12\x16\n\x12RATING_NOT_HELPFUL\x10\x02\x32\xf0\x01\n\x11GenerationService\x12?\n\x06\x41nswer\x12\x19.ragline.v1.AnswerRequest\x1a\x1a.ragline.v1.AnswerResponse\x12S\n\x0c\x41nswerStream\x12\x1f.ragline.v1.AnswerStreamRequest\x1a .ragline.v1.AnswerStreamResponse0\x01\x12\x45\n\x08\x46\x65\x65\x64\x62\x61\x63k\x12\x1b.ragline.v1.FeedbackRequest\x1a\x1c.ragline.v1.FeedbackResponseb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
 _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'ragline.v1.generation_pb2', _globals)
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
-  _globals['_ANSWERREQUEST']._serialized_start=76
-  _globals['_ANSWERREQUEST']._serialized_end=124
-  _globals['_ANSWERSTREAMREQUEST']._serialized_start=126
-  _globals['_ANSWERSTREAMREQUEST']._serialized_end=180
-  _globals['_CITATION']._serialized_start=183
-  _globals['_CITATION']._serialized_end=373
-  _globals['_USAGE']._serialized_start=375
-  _globals['_USAGE']._serialized_end=432
-  _globals['_ANSWERRESPONSE']._serialized_start=435
-  _globals['_ANSWERRESPONSE']._serialized_end=657
-  _globals['_ANSWERSTREAMRESPONSE']._serialized_start=659
-  _globals['_ANSWERSTREAMRESPONSE']._serialized_end=752
-  _globals['_GENERATIONSERVICE']._serialized_start=755
-  _globals['_GENERATIONSERVICE']._serialized_end=924
+  _globals['_RATING']._serialized_start=1170
+  _globals['_RATING']._serialized_end=1246
+  _globals['_ANSWERREQUEST']._serialized_start=101
+  _globals['_ANSWERREQUEST']._serialized_end=149
+  _globals['_ANSWERSTREAMREQUEST']._serialized_start=151
+  _globals['_ANSWERSTREAMREQUEST']._serialized_end=205
+  _globals['_CITATION']._serialized_start=208
+  _globals['_CITATION']._serialized_end=398
+  _globals['_USAGE']._serialized_start=400
+  _globals['_USAGE']._serialized_end=457
+  _globals['_ANSWERRESPONSE']._serialized_start=460
+  _globals['_ANSWERRESPONSE']._serialized_end=682
+  _globals['_ANSWERSTREAMRESPONSE']._serialized_start=684
+  _globals['_ANSWERSTREAMRESPONSE']._serialized_end=777
+  _globals['_FEEDBACKREQUEST']._serialized_start=779
+  _globals['_FEEDBACKREQUEST']._serialized_end=868
+  _globals['_FEEDBACKRESPONSE']._serialized_start=870
+  _globals['_FEEDBACKRESPONSE']._serialized_end=909
+  _globals['_FEEDBACKEVENT']._serialized_start=912
+  _globals['_FEEDBACKEVENT']._serialized_end=1168
+  _globals['_GENERATIONSERVICE']._serialized_start=1249
+  _globals['_GENERATIONSERVICE']._serialized_end=1489
 # @@protoc_insertion_point(module_scope)

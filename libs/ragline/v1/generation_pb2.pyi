@@ -1,13 +1,24 @@
 import datetime
 
 from google.protobuf import timestamp_pb2 as _timestamp_pb2
+from ragline.v1 import common_pb2 as _common_pb2
 from google.protobuf.internal import containers as _containers
+from google.protobuf.internal import enum_type_wrapper as _enum_type_wrapper
 from google.protobuf import descriptor as _descriptor
 from google.protobuf import message as _message
 from collections.abc import Iterable as _Iterable, Mapping as _Mapping
 from typing import ClassVar as _ClassVar, Optional as _Optional, Union as _Union
 
 DESCRIPTOR: _descriptor.FileDescriptor
+
+class Rating(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+    __slots__ = ()
+    RATING_UNSPECIFIED: _ClassVar[Rating]
+    RATING_HELPFUL: _ClassVar[Rating]
+    RATING_NOT_HELPFUL: _ClassVar[Rating]
+RATING_UNSPECIFIED: Rating
+RATING_HELPFUL: Rating
+RATING_NOT_HELPFUL: Rating
 
 class AnswerRequest(_message.Message):
     __slots__ = ("question", "top_k")
@@ -82,3 +93,41 @@ class AnswerStreamResponse(_message.Message):
     delta: str
     final: AnswerResponse
     def __init__(self, delta: _Optional[str] = ..., final: _Optional[_Union[AnswerResponse, _Mapping]] = ...) -> None: ...
+
+class FeedbackRequest(_message.Message):
+    __slots__ = ("answer_id", "rating", "comment")
+    ANSWER_ID_FIELD_NUMBER: _ClassVar[int]
+    RATING_FIELD_NUMBER: _ClassVar[int]
+    COMMENT_FIELD_NUMBER: _ClassVar[int]
+    answer_id: str
+    rating: Rating
+    comment: str
+    def __init__(self, answer_id: _Optional[str] = ..., rating: _Optional[_Union[Rating, str]] = ..., comment: _Optional[str] = ...) -> None: ...
+
+class FeedbackResponse(_message.Message):
+    __slots__ = ("feedback_id",)
+    FEEDBACK_ID_FIELD_NUMBER: _ClassVar[int]
+    feedback_id: str
+    def __init__(self, feedback_id: _Optional[str] = ...) -> None: ...
+
+class FeedbackEvent(_message.Message):
+    __slots__ = ("header", "feedback_id", "answer_id", "principal", "rating", "comment", "prompt_version", "model", "answered_at")
+    HEADER_FIELD_NUMBER: _ClassVar[int]
+    FEEDBACK_ID_FIELD_NUMBER: _ClassVar[int]
+    ANSWER_ID_FIELD_NUMBER: _ClassVar[int]
+    PRINCIPAL_FIELD_NUMBER: _ClassVar[int]
+    RATING_FIELD_NUMBER: _ClassVar[int]
+    COMMENT_FIELD_NUMBER: _ClassVar[int]
+    PROMPT_VERSION_FIELD_NUMBER: _ClassVar[int]
+    MODEL_FIELD_NUMBER: _ClassVar[int]
+    ANSWERED_AT_FIELD_NUMBER: _ClassVar[int]
+    header: _common_pb2.EventHeader
+    feedback_id: str
+    answer_id: str
+    principal: str
+    rating: Rating
+    comment: str
+    prompt_version: str
+    model: str
+    answered_at: _timestamp_pb2.Timestamp
+    def __init__(self, header: _Optional[_Union[_common_pb2.EventHeader, _Mapping]] = ..., feedback_id: _Optional[str] = ..., answer_id: _Optional[str] = ..., principal: _Optional[str] = ..., rating: _Optional[_Union[Rating, str]] = ..., comment: _Optional[str] = ..., prompt_version: _Optional[str] = ..., model: _Optional[str] = ..., answered_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...

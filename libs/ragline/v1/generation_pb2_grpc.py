@@ -45,6 +45,11 @@ class GenerationServiceStub:
                 request_serializer=ragline_dot_v1_dot_generation__pb2.AnswerStreamRequest.SerializeToString,
                 response_deserializer=ragline_dot_v1_dot_generation__pb2.AnswerStreamResponse.FromString,
                 _registered_method=True)
+        self.Feedback = channel.unary_unary(
+                '/ragline.v1.GenerationService/Feedback',
+                request_serializer=ragline_dot_v1_dot_generation__pb2.FeedbackRequest.SerializeToString,
+                response_deserializer=ragline_dot_v1_dot_generation__pb2.FeedbackResponse.FromString,
+                _registered_method=True)
 
 
 class GenerationServiceServicer:
@@ -65,6 +70,13 @@ class GenerationServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def Feedback(self, request, context):
+        """Records the caller's judgement of an answer it received.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_GenerationServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -77,6 +89,11 @@ def add_GenerationServiceServicer_to_server(servicer, server):
                     servicer.AnswerStream,
                     request_deserializer=ragline_dot_v1_dot_generation__pb2.AnswerStreamRequest.FromString,
                     response_serializer=ragline_dot_v1_dot_generation__pb2.AnswerStreamResponse.SerializeToString,
+            ),
+            'Feedback': grpc.unary_unary_rpc_method_handler(
+                    servicer.Feedback,
+                    request_deserializer=ragline_dot_v1_dot_generation__pb2.FeedbackRequest.FromString,
+                    response_serializer=ragline_dot_v1_dot_generation__pb2.FeedbackResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -134,6 +151,33 @@ class GenerationService:
             '/ragline.v1.GenerationService/AnswerStream',
             ragline_dot_v1_dot_generation__pb2.AnswerStreamRequest.SerializeToString,
             ragline_dot_v1_dot_generation__pb2.AnswerStreamResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def Feedback(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/ragline.v1.GenerationService/Feedback',
+            ragline_dot_v1_dot_generation__pb2.FeedbackRequest.SerializeToString,
+            ragline_dot_v1_dot_generation__pb2.FeedbackResponse.FromString,
             options,
             channel_credentials,
             insecure,
