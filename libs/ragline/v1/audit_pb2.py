@@ -26,7 +26,7 @@ from google.protobuf import timestamp_pb2 as google_dot_protobuf_dot_timestamp__
 from ragline.v1 import common_pb2 as ragline_dot_v1_dot_common__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x16ragline/v1/audit.proto\x12\nragline.v1\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x17ragline/v1/common.proto\"\xbb\x02\n\nAuditEvent\x12\'\n\x06header\x18\x01 \x01(\x0b\x32\x17.ragline.v1.EventHeader\x12\x0e\n\x06\x61\x63tion\x18\x02 \x01(\t\x12\x11\n\tprincipal\x18\x03 \x01(\t\x12\x0f\n\x07outcome\x18\x04 \x01(\t\x12\x14\n\x0c\x64ocument_ids\x18\x05 \x03(\t\x12\x11\n\tchunk_ids\x18\x06 \x03(\t\x12\x34\n\x07\x64\x65tails\x18\x07 \x03(\x0b\x32#.ragline.v1.AuditEvent.DetailsEntry\x12\x10\n\x08trace_id\x18\x08 \x01(\t\x12/\n\x0boccurred_at\x18\t \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x1a.\n\x0c\x44\x65tailsEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\"\xd7\x01\n\x0cQueryRequest\x12\x0e\n\x06tenant\x18\x01 \x01(\t\x12\x11\n\tprincipal\x18\x02 \x01(\t\x12\x0e\n\x06\x61\x63tion\x18\x03 \x01(\t\x12\x13\n\x0b\x64ocument_id\x18\x04 \x01(\t\x12)\n\x05since\x18\x05 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12)\n\x05until\x18\x06 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x11\n\tpage_size\x18\x07 \x01(\x05\x12\x16\n\x0e\x61\x66ter_sequence\x18\x08 \x01(\x03\"u\n\x0b\x41uditRecord\x12\x10\n\x08sequence\x18\x01 \x01(\x03\x12%\n\x05\x65vent\x18\x02 \x01(\x0b\x32\x16.ragline.v1.AuditEvent\x12-\n\tstored_at\x18\x03 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"9\n\rQueryResponse\x12(\n\x07records\x18\x01 \x03(\x0b\x32\x17.ragline.v1.AuditRecord2L\n\x0c\x41uditService\x12<\n\x05Query\x12\x18.ragline.v1.QueryRequest\x1a\x19.ragline.v1.QueryResponseb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x16ragline/v1/audit.proto\x12\nragline.v1\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x17ragline/v1/common.proto\"\xbb\x02\n\nAuditEvent\x12\'\n\x06header\x18\x01 \x01(\x0b\x32\x17.ragline.v1.EventHeader\x12\x0e\n\x06\x61\x63tion\x18\x02 \x01(\t\x12\x11\n\tprincipal\x18\x03 \x01(\t\x12\x0f\n\x07outcome\x18\x04 \x01(\t\x12\x14\n\x0c\x64ocument_ids\x18\x05 \x03(\t\x12\x11\n\tchunk_ids\x18\x06 \x03(\t\x12\x34\n\x07\x64\x65tails\x18\x07 \x03(\x0b\x32#.ragline.v1.AuditEvent.DetailsEntry\x12\x10\n\x08trace_id\x18\x08 \x01(\t\x12/\n\x0boccurred_at\x18\t \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x1a.\n\x0c\x44\x65tailsEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\"\xd7\x01\n\x0cQueryRequest\x12\x0e\n\x06tenant\x18\x01 \x01(\t\x12\x11\n\tprincipal\x18\x02 \x01(\t\x12\x0e\n\x06\x61\x63tion\x18\x03 \x01(\t\x12\x13\n\x0b\x64ocument_id\x18\x04 \x01(\t\x12)\n\x05since\x18\x05 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12)\n\x05until\x18\x06 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x11\n\tpage_size\x18\x07 \x01(\x05\x12\x16\n\x0e\x61\x66ter_sequence\x18\x08 \x01(\x03\"u\n\x0b\x41uditRecord\x12\x10\n\x08sequence\x18\x01 \x01(\x03\x12%\n\x05\x65vent\x18\x02 \x01(\x0b\x32\x16.ragline.v1.AuditEvent\x12-\n\tstored_at\x18\x03 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"9\n\rQueryResponse\x12(\n\x07records\x18\x01 \x03(\x0b\x32\x17.ragline.v1.AuditRecord\"\x1f\n\rVerifyRequest\x12\x0e\n\x06tenant\x18\x01 \x01(\t\"t\n\x0eVerifyResponse\x12\x0e\n\x06intact\x18\x01 \x01(\x08\x12\x0f\n\x07records\x18\x02 \x01(\x03\x12\x1d\n\x15\x66irst_broken_sequence\x18\x03 \x01(\x03\x12\x0f\n\x07problem\x18\x04 \x01(\t\x12\x11\n\thead_hash\x18\x05 \x01(\t\"u\n\rExportRequest\x12\x0e\n\x06tenant\x18\x01 \x01(\t\x12)\n\x05since\x18\x02 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12)\n\x05until\x18\x03 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"\x1f\n\x0e\x45xportResponse\x12\r\n\x05jsonl\x18\x01 \x01(\x0c\x32\xd0\x01\n\x0c\x41uditService\x12<\n\x05Query\x12\x18.ragline.v1.QueryRequest\x1a\x19.ragline.v1.QueryResponse\x12?\n\x06Verify\x12\x19.ragline.v1.VerifyRequest\x1a\x1a.ragline.v1.VerifyResponse\x12\x41\n\x06\x45xport\x12\x19.ragline.v1.ExportRequest\x1a\x1a.ragline.v1.ExportResponse0\x01\x62\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -45,6 +45,14 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_AUDITRECORD']._serialized_end=749
   _globals['_QUERYRESPONSE']._serialized_start=751
   _globals['_QUERYRESPONSE']._serialized_end=808
-  _globals['_AUDITSERVICE']._serialized_start=810
-  _globals['_AUDITSERVICE']._serialized_end=886
+  _globals['_VERIFYREQUEST']._serialized_start=810
+  _globals['_VERIFYREQUEST']._serialized_end=841
+  _globals['_VERIFYRESPONSE']._serialized_start=843
+  _globals['_VERIFYRESPONSE']._serialized_end=959
+  _globals['_EXPORTREQUEST']._serialized_start=961
+  _globals['_EXPORTREQUEST']._serialized_end=1078
+  _globals['_EXPORTRESPONSE']._serialized_start=1080
+  _globals['_EXPORTRESPONSE']._serialized_end=1111
+  _globals['_AUDITSERVICE']._serialized_start=1114
+  _globals['_AUDITSERVICE']._serialized_end=1322
 # @@protoc_insertion_point(module_scope)

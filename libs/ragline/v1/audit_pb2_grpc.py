@@ -26,7 +26,8 @@ if _version_not_supported:
 
 
 class AuditServiceStub:
-    """Reads the audit log.
+    """Reads and checks the audit log. Every call requires the auditor role;
+    an auditor reads only its own tenant's log.
     """
 
     def __init__(self, channel):
@@ -40,14 +41,39 @@ class AuditServiceStub:
                 request_serializer=ragline_dot_v1_dot_audit__pb2.QueryRequest.SerializeToString,
                 response_deserializer=ragline_dot_v1_dot_audit__pb2.QueryResponse.FromString,
                 _registered_method=True)
+        self.Verify = channel.unary_unary(
+                '/ragline.v1.AuditService/Verify',
+                request_serializer=ragline_dot_v1_dot_audit__pb2.VerifyRequest.SerializeToString,
+                response_deserializer=ragline_dot_v1_dot_audit__pb2.VerifyResponse.FromString,
+                _registered_method=True)
+        self.Export = channel.unary_stream(
+                '/ragline.v1.AuditService/Export',
+                request_serializer=ragline_dot_v1_dot_audit__pb2.ExportRequest.SerializeToString,
+                response_deserializer=ragline_dot_v1_dot_audit__pb2.ExportResponse.FromString,
+                _registered_method=True)
 
 
 class AuditServiceServicer:
-    """Reads the audit log.
+    """Reads and checks the audit log. Every call requires the auditor role;
+    an auditor reads only its own tenant's log.
     """
 
     def Query(self, request, context):
         """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def Verify(self, request, context):
+        """Recomputes a tenant's hash chain and names the first broken record.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def Export(self, request, context):
+        """Streams a tenant's records as JSON Lines, for a SIEM.
+        """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
@@ -60,6 +86,16 @@ def add_AuditServiceServicer_to_server(servicer, server):
                     request_deserializer=ragline_dot_v1_dot_audit__pb2.QueryRequest.FromString,
                     response_serializer=ragline_dot_v1_dot_audit__pb2.QueryResponse.SerializeToString,
             ),
+            'Verify': grpc.unary_unary_rpc_method_handler(
+                    servicer.Verify,
+                    request_deserializer=ragline_dot_v1_dot_audit__pb2.VerifyRequest.FromString,
+                    response_serializer=ragline_dot_v1_dot_audit__pb2.VerifyResponse.SerializeToString,
+            ),
+            'Export': grpc.unary_stream_rpc_method_handler(
+                    servicer.Export,
+                    request_deserializer=ragline_dot_v1_dot_audit__pb2.ExportRequest.FromString,
+                    response_serializer=ragline_dot_v1_dot_audit__pb2.ExportResponse.SerializeToString,
+            ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
             'ragline.v1.AuditService', rpc_method_handlers)
@@ -69,7 +105,8 @@ def add_AuditServiceServicer_to_server(servicer, server):
 
  # This class is part of an EXPERIMENTAL API.
 class AuditService:
-    """Reads the audit log.
+    """Reads and checks the audit log. Every call requires the auditor role;
+    an auditor reads only its own tenant's log.
     """
 
     @staticmethod
@@ -89,6 +126,60 @@ class AuditService:
             '/ragline.v1.AuditService/Query',
             ragline_dot_v1_dot_audit__pb2.QueryRequest.SerializeToString,
             ragline_dot_v1_dot_audit__pb2.QueryResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def Verify(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/ragline.v1.AuditService/Verify',
+            ragline_dot_v1_dot_audit__pb2.VerifyRequest.SerializeToString,
+            ragline_dot_v1_dot_audit__pb2.VerifyResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def Export(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_stream(
+            request,
+            target,
+            '/ragline.v1.AuditService/Export',
+            ragline_dot_v1_dot_audit__pb2.ExportRequest.SerializeToString,
+            ragline_dot_v1_dot_audit__pb2.ExportResponse.FromString,
             options,
             channel_credentials,
             insecure,
