@@ -1,13 +1,16 @@
-"""Turns consumed audit events into records of the audit log."""
+"""Turns consumed audit events into records of the audit log, and watches usage as they pass."""
 
 from __future__ import annotations
 
 import logging
+from typing import Callable
 
 from opentelemetry import trace
 
 from ragline.kafka import ReceivedEvent, RejectedEvent, TransientError
 from ragline.v1 import audit_pb2
+from services.audit.anomaly import UsageAnomalyDetector
+from services.audit.redaction import DetailsScrubber
 from services.audit.store import AuditStore, StoredRecord, StoreUnavailable
 
 log = logging.getLogger(__name__)
@@ -25,11 +28,20 @@ def problem(event: audit_pb2.AuditEvent) -> str | None:
 
 
 class AuditRecorder:
-    def __init__(self, store: AuditStore):
+    def __init__(
+        self,
+        store: AuditStore,
+        scrubber: DetailsScrubber,
+        detector: UsageAnomalyDetector,
+        raise_alert: Callable[[audit_pb2.AuditEvent], None],
+    ):
         self._store = store
+        self._scrubber = scrubber
+        self._detector = detector
+        self._raise_alert = raise_alert
 
     def handle(self, received: ReceivedEvent) -> None:
-        """The per-event handler for the consumer: decode, validate, append."""
+        """The per-event handler for the consumer: decode, validate, scrub, append, watch."""
         record = self.record(received.decode(audit_pb2.AuditEvent))
         span = trace.get_current_span()
         if record is None:
@@ -42,6 +54,9 @@ class AuditRecorder:
         reason = problem(event)
         if reason:
             raise RejectedEvent("validate", reason, event.header.tenant)
+        event, redacted = self._scrubber.scrub(event)
+        if redacted:
+            trace.get_current_span().set_attribute("ragline.audit.redacted", redacted)
         try:
             record = self._store.append(event)
         except StoreUnavailable as error:
@@ -49,4 +64,12 @@ class AuditRecorder:
             raise TransientError(str(error)) from error
         if record is None:
             log.info("duplicate audit event ignored", extra={"fields": {"event_id": event.header.event_id}})
+            return None
+        # Only newly stored events count: a redelivered one was counted when it was stored.
+        for alert in self._detector.observe(record.event, record.occurred_at_ns):
+            log.warning(
+                "usage anomaly",
+                extra={"fields": {"tenant": alert.tenant, "principal": alert.principal, "metric": alert.metric}},
+            )
+            self._raise_alert(alert.to_event())
         return record

@@ -6,8 +6,10 @@ Record n of a tenant is chained to record n-1:
 
 with hash_0 = 64 hex zeros. `event_bytes` are the stored bytes of the
 AuditEvent (deterministic protobuf serialization, done once at append time;
-verification hashes the stored bytes, never a re-serialization). Changing,
-inserting or removing any record breaks every later hash of that tenant.
+verification hashes the stored bytes, never a re-serialization). Each record
+also stores `prev_hash`, the hash it was chained to, so that verification can
+tell a changed record from a removed or moved one. Changing, inserting,
+removing or moving any record breaks the chain at that record.
 """
 
 from __future__ import annotations
@@ -20,14 +22,14 @@ import time
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterator
+from typing import Collection, Iterator
 
 from google.protobuf.timestamp_pb2 import Timestamp
 
 from ragline.v1 import audit_pb2
 
 GENESIS_HASH = "0" * 64
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 
 
 def chain_hash(previous_hash: str, sequence: int, event_bytes: bytes) -> str:
@@ -41,6 +43,10 @@ class StoredRecord:
     event: audit_pb2.AuditEvent
     stored_at_ns: int
     hash: str
+    prev_hash: str
+    # The exact bytes that were hashed, so that an export can be verified outside Ragline.
+    event_bytes: bytes
+    occurred_at_ns: int
 
     def to_proto(self) -> audit_pb2.AuditRecord:
         stored_at = Timestamp()
@@ -64,7 +70,10 @@ class AuditQuery:
 @dataclass(frozen=True)
 class ChainVerification:
     tenant: str
+    # Records that verified, from the first one on.
     records_checked: int
+    # Hash of the tenant's last stored record (GENESIS_HASH for an empty log).
+    head_hash: str
     # The first sequence number whose record does not verify, and why.
     broken_at: int | None = None
     problem: str = ""
@@ -89,13 +98,24 @@ class AuditStore(abc.ABC):
 
     @abc.abstractmethod
     def verify_chain(self, tenant: str) -> ChainVerification:
-        """Recompute the tenant's hash chain from the first record."""
+        """Recompute the tenant's hash chain from the first record; name the first record that breaks it."""
+
+    @abc.abstractmethod
+    def recent(self, since_ns: int, actions: Collection[str]) -> Iterator[StoredRecord]:
+        """Every tenant's records of these actions that occurred since then, oldest first."""
 
     @abc.abstractmethod
     def close(self) -> None: ...
 
 
-_SCHEMA = """
+_APPEND_ONLY = """
+CREATE TRIGGER IF NOT EXISTS audit_records_no_update BEFORE UPDATE ON audit_records
+BEGIN SELECT RAISE(ABORT, 'the audit log is append-only'); END;
+"""
+
+# Each entry takes the file from the previous version to this one, in one transaction.
+_MIGRATIONS = {
+    1: """
 CREATE TABLE IF NOT EXISTS audit_records (
     tenant TEXT NOT NULL,
     sequence INTEGER NOT NULL CHECK (sequence >= 1),
@@ -118,8 +138,6 @@ CREATE TABLE IF NOT EXISTS audit_record_documents (
     PRIMARY KEY (tenant, document_id, sequence),
     FOREIGN KEY (tenant, sequence) REFERENCES audit_records (tenant, sequence)
 ) WITHOUT ROWID;
-CREATE TRIGGER IF NOT EXISTS audit_records_no_update BEFORE UPDATE ON audit_records
-BEGIN SELECT RAISE(ABORT, 'the audit log is append-only'); END;
 CREATE TRIGGER IF NOT EXISTS audit_records_no_delete BEFORE DELETE ON audit_records
 BEGIN SELECT RAISE(ABORT, 'the audit log is append-only'); END;
 CREATE TRIGGER IF NOT EXISTS audit_record_documents_no_update BEFORE UPDATE ON audit_record_documents
@@ -127,6 +145,30 @@ BEGIN SELECT RAISE(ABORT, 'the audit log is append-only'); END;
 CREATE TRIGGER IF NOT EXISTS audit_record_documents_no_delete BEFORE DELETE ON audit_record_documents
 BEGIN SELECT RAISE(ABORT, 'the audit log is append-only'); END;
 """
+    + _APPEND_ONLY,
+    # prev_hash of existing records is the stored hash of the record before them, which is what they were
+    # chained to; a record that was already tampered with still fails verification after this step.
+    2: f"""
+DROP TRIGGER IF EXISTS audit_records_no_update;
+ALTER TABLE audit_records ADD COLUMN prev_hash TEXT NOT NULL DEFAULT '';
+UPDATE audit_records SET prev_hash = COALESCE(
+    (SELECT p.hash FROM audit_records p
+     WHERE p.tenant = audit_records.tenant AND p.sequence = audit_records.sequence - 1),
+    '{GENESIS_HASH}'
+);
+CREATE INDEX IF NOT EXISTS audit_records_by_hash ON audit_records (tenant, hash);
+CREATE INDEX IF NOT EXISTS audit_records_by_occurrence ON audit_records (occurred_at_ns);
+"""
+    + _APPEND_ONLY,
+}
+
+_COLUMNS = "tenant, sequence, event, stored_at_ns, hash, prev_hash, occurred_at_ns"
+
+
+def _record(row: tuple) -> StoredRecord:
+    tenant, sequence, event_bytes, stored_at_ns, record_hash, prev_hash, occurred_at_ns = row
+    event = audit_pb2.AuditEvent.FromString(event_bytes)
+    return StoredRecord(tenant, sequence, event, stored_at_ns, record_hash, prev_hash, event_bytes, occurred_at_ns)
 
 
 class SqliteAuditStore(AuditStore):
@@ -134,7 +176,7 @@ class SqliteAuditStore(AuditStore):
 
     Appends go through one connection under a lock and in BEGIN IMMEDIATE
     transactions, so sequence numbers stay gapless with any number of writer
-    threads (and processes). Each query opens its own read-only connection,
+    threads (and processes). Each read opens its own read-only connection,
     which WAL lets run beside a write.
     """
 
@@ -155,9 +197,11 @@ class SqliteAuditStore(AuditStore):
     def _migrate(self) -> None:
         version = self._writer.execute("PRAGMA user_version").fetchone()[0]
         if version > SCHEMA_VERSION:
-            raise StoreUnavailable(f"{self._path} has schema version {version}; this build knows up to {SCHEMA_VERSION}")
-        if version < SCHEMA_VERSION:
-            self._writer.executescript(f"BEGIN IMMEDIATE; {_SCHEMA} PRAGMA user_version={SCHEMA_VERSION}; COMMIT;")
+            raise StoreUnavailable(
+                f"{self._path} has schema version {version}; this build knows up to {SCHEMA_VERSION}"
+            )
+        for step in range(version + 1, SCHEMA_VERSION + 1):
+            self._writer.executescript(f"BEGIN IMMEDIATE; {_MIGRATIONS[step]} PRAGMA user_version={step}; COMMIT;")
 
     @contextmanager
     def _transaction(self) -> Iterator[sqlite3.Connection]:
@@ -178,8 +222,11 @@ class SqliteAuditStore(AuditStore):
         tenant = event.header.tenant
         event_bytes = event.SerializeToString(deterministic=True)
         stored_at_ns = time.time_ns()
+        occurred_at_ns = _occurred_at_ns(event, stored_at_ns)
         with self._transaction() as connection:
-            if connection.execute("SELECT 1 FROM audit_records WHERE event_id = ?", (event.header.event_id,)).fetchone():
+            if connection.execute(
+                "SELECT 1 FROM audit_records WHERE event_id = ?", (event.header.event_id,)
+            ).fetchone():
                 return None
             last = connection.execute(
                 "SELECT sequence, hash FROM audit_records WHERE tenant = ? ORDER BY sequence DESC LIMIT 1", (tenant,)
@@ -187,25 +234,28 @@ class SqliteAuditStore(AuditStore):
             sequence, previous_hash = (last[0] + 1, last[1]) if last else (1, GENESIS_HASH)
             record_hash = chain_hash(previous_hash, sequence, event_bytes)
             connection.execute(
-                "INSERT INTO audit_records (tenant, sequence, event_id, principal, action, occurred_at_ns, stored_at_ns,"
-                " event, hash) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                "INSERT INTO audit_records (tenant, sequence, event_id, principal, action, occurred_at_ns,"
+                " stored_at_ns, event, hash, prev_hash) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 (
                     tenant,
                     sequence,
                     event.header.event_id,
                     event.principal,
                     event.action,
-                    _occurred_at_ns(event, stored_at_ns),
+                    occurred_at_ns,
                     stored_at_ns,
                     event_bytes,
                     record_hash,
+                    previous_hash,
                 ),
             )
             connection.executemany(
                 "INSERT OR IGNORE INTO audit_record_documents (tenant, document_id, sequence) VALUES (?, ?, ?)",
                 [(tenant, document_id, sequence) for document_id in event.document_ids],
             )
-        return StoredRecord(tenant, sequence, event, stored_at_ns, record_hash)
+        return StoredRecord(
+            tenant, sequence, event, stored_at_ns, record_hash, previous_hash, event_bytes, occurred_at_ns
+        )
 
     @contextmanager
     def _reader(self) -> Iterator[sqlite3.Connection]:
@@ -222,7 +272,7 @@ class SqliteAuditStore(AuditStore):
             connection.close()
 
     def query(self, query: AuditQuery) -> list[StoredRecord]:
-        sql = "SELECT sequence, event, stored_at_ns, hash FROM audit_records r WHERE tenant = ? AND sequence > ?"
+        sql = f"SELECT {_COLUMNS} FROM audit_records r WHERE tenant = ? AND sequence > ?"
         parameters: list[object] = [query.tenant, query.after_sequence]
         for column, value in (("principal", query.principal), ("action", query.action)):
             if value:
@@ -244,48 +294,101 @@ class SqliteAuditStore(AuditStore):
         parameters.append(query.limit)
         with self._reader() as connection:
             rows = connection.execute(sql, parameters).fetchall()
-        return [
-            StoredRecord(query.tenant, sequence, audit_pb2.AuditEvent.FromString(event_bytes), stored_at_ns, record_hash)
-            for sequence, event_bytes, stored_at_ns, record_hash in rows
-        ]
+        return [_record(row) for row in rows]
 
-    def verify_chain(self, tenant: str) -> ChainVerification:
-        """Also checks that the indexed columns agree with the hashed bytes, since queries filter on them."""
-        checked = 0
-        previous_hash = GENESIS_HASH
+    def recent(self, since_ns: int, actions: Collection[str]) -> Iterator[StoredRecord]:
+        marks = ", ".join("?" for _ in actions)
         with self._reader() as connection:
             rows = connection.execute(
-                "SELECT sequence, event_id, principal, action, event, hash FROM audit_records"
+                f"SELECT {_COLUMNS} FROM audit_records WHERE occurred_at_ns >= ? AND action IN ({marks})"
+                " ORDER BY occurred_at_ns, tenant, sequence",
+                (since_ns, *actions),
+            )
+            for row in rows:
+                yield _record(row)
+
+    def verify_chain(self, tenant: str) -> ChainVerification:
+        with self._reader() as connection:
+            # One snapshot: the head and the walk see the same records while appends go on.
+            connection.execute("BEGIN")
+            head = connection.execute(
+                "SELECT hash FROM audit_records WHERE tenant = ? ORDER BY sequence DESC LIMIT 1", (tenant,)
+            ).fetchone()
+            head_hash = head[0] if head else GENESIS_HASH
+            checked = 0
+            previous_hash = GENESIS_HASH
+            rows = connection.execute(
+                "SELECT sequence, event_id, principal, action, event, hash, prev_hash FROM audit_records"
                 " WHERE tenant = ? ORDER BY sequence",
                 (tenant,),
             )
-            for sequence, event_id, principal, action, event_bytes, record_hash in rows:
+            for sequence, event_id, principal, action, event_bytes, record_hash, prev_hash in rows:
                 expected = checked + 1
-                if sequence != expected:
-                    return ChainVerification(tenant, checked, expected, f"record {expected} is missing")
-                if chain_hash(previous_hash, sequence, event_bytes) != record_hash:
-                    problem = f"record {sequence} does not match its hash: it or an earlier record was changed"
-                    return ChainVerification(tenant, checked, sequence, problem)
-                event = audit_pb2.AuditEvent.FromString(event_bytes)
-                documents = connection.execute(
-                    "SELECT document_id FROM audit_record_documents WHERE tenant = ? AND sequence = ?",
-                    (tenant, sequence),
-                ).fetchall()
-                if (event.header.tenant, event.header.event_id, event.principal, event.action) != (
-                    tenant,
-                    event_id,
-                    principal,
-                    action,
-                ) or {row[0] for row in documents} != set(event.document_ids):
-                    problem = f"record {sequence}: the indexed columns differ from the hashed event"
-                    return ChainVerification(tenant, checked, sequence, problem)
+                problem = (
+                    _gap(expected, sequence)
+                    or _broken_link(connection, tenant, sequence, prev_hash, previous_hash)
+                    or _changed(sequence, prev_hash, event_bytes, record_hash)
+                    or _index_differs(connection, tenant, sequence, event_id, principal, action, event_bytes)
+                )
+                if problem:
+                    return ChainVerification(tenant, checked, head_hash, expected, problem)
                 previous_hash = record_hash
                 checked += 1
-        return ChainVerification(tenant, checked)
+            connection.rollback()
+        return ChainVerification(tenant, checked, head_hash)
 
     def close(self) -> None:
         with self._lock:
             self._writer.close()
+
+
+def _gap(expected: int, sequence: int) -> str:
+    if sequence == expected:
+        return ""
+    return f"sequence gap after {expected - 1}: record {expected} is missing (deleted), the next record is {sequence}"
+
+
+def _broken_link(connection: sqlite3.Connection, tenant: str, sequence: int, prev_hash: str, previous_hash: str) -> str:
+    if prev_hash == previous_hash:
+        return ""
+    moved_after = connection.execute(
+        "SELECT sequence FROM audit_records WHERE tenant = ? AND hash = ? AND sequence != ?",
+        (tenant, prev_hash, sequence - 1),
+    ).fetchone()
+    if moved_after:
+        return (
+            f"record {sequence} is out of order: it was chained after record {moved_after[0]} (records were reordered)"
+        )
+    return (
+        f"record {sequence} does not follow record {sequence - 1}: the hash it was chained to is not the hash of "
+        f"record {sequence - 1} (a record before it was deleted, inserted or changed)"
+    )
+
+
+def _changed(sequence: int, prev_hash: str, event_bytes: bytes, record_hash: str) -> str:
+    if chain_hash(prev_hash, sequence, event_bytes) == record_hash:
+        return ""
+    return f"record {sequence} does not match its hash: its content or its sequence number was changed"
+
+
+def _index_differs(
+    connection: sqlite3.Connection,
+    tenant: str,
+    sequence: int,
+    event_id: str,
+    principal: str,
+    action: str,
+    event_bytes: bytes,
+) -> str:
+    """Queries filter on the indexed columns, so editing them could hide a record from an auditor."""
+    event = audit_pb2.AuditEvent.FromString(event_bytes)
+    documents = connection.execute(
+        "SELECT document_id FROM audit_record_documents WHERE tenant = ? AND sequence = ?", (tenant, sequence)
+    ).fetchall()
+    columns = (event.header.tenant, event.header.event_id, event.principal, event.action)
+    if columns == (tenant, event_id, principal, action) and {row[0] for row in documents} == set(event.document_ids):
+        return ""
+    return f"record {sequence}: the indexed columns differ from the hashed event"
 
 
 def _occurred_at_ns(event: audit_pb2.AuditEvent, stored_at_ns: int) -> int:

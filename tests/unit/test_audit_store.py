@@ -1,5 +1,6 @@
 """The SQLite audit store on a real file: gapless per-tenant sequences, duplicates stored once, a hash
-chain that exposes tampering, and the query filters."""
+chain that exposes tampering (an edited, deleted or reordered record, done with sqlite3 directly as someone
+with write access to the file would), the query filters, and the upgrade of a file from schema version 1."""
 
 from __future__ import annotations
 
@@ -12,7 +13,7 @@ import pytest
 from google.protobuf.timestamp_pb2 import Timestamp
 
 from ragline.v1 import audit_pb2, common_pb2
-from services.audit.store import GENESIS_HASH, AuditQuery, SqliteAuditStore, chain_hash
+from services.audit.store import _MIGRATIONS, GENESIS_HASH, AuditQuery, SqliteAuditStore, chain_hash
 
 T0 = 1_800_000_000_000_000_000  # ns
 
@@ -99,27 +100,91 @@ def test_the_table_refuses_updates_and_deletes(tmp_path, store):
 def tamper(tmp_path, sql: str, *parameters) -> None:
     """What someone with write access to the file can do: drop the guard triggers and edit rows."""
     with sqlite3.connect(tmp_path / "audit" / "audit.db") as connection:
-        for trigger in ("audit_records_no_update", "audit_records_no_delete"):
-            connection.execute(f"DROP TRIGGER {trigger}")
+        for trigger in ("audit_records_no_update", "audit_records_no_delete", "audit_record_documents_no_delete"):
+            connection.execute(f"DROP TRIGGER IF EXISTS {trigger}")
         connection.execute(sql, parameters)
 
 
-def test_a_changed_event_is_found(tmp_path, store):
-    for _ in range(3):
-        store.append(event())
+def append(store, count: int) -> list:
+    return [store.append(event()) for _ in range(count)]
+
+
+def test_an_intact_chain_reports_its_head(store):
+    records = append(store, 3)
+    verification = store.verify_chain("acme")
+    assert verification.intact and verification.problem == ""
+    assert verification.records_checked == 3
+    assert verification.head_hash == records[-1].hash
+    assert [r.prev_hash for r in records] == [GENESIS_HASH, records[0].hash, records[1].hash]
+
+
+def test_an_empty_log_is_intact_at_the_genesis_hash(store):
+    verification = store.verify_chain("nobody")
+    assert verification.intact and verification.records_checked == 0 and verification.head_hash == GENESIS_HASH
+
+
+def test_an_edited_record_is_found(tmp_path, store):
+    append(store, 4)
     forged = event(principal="someone-else").SerializeToString(deterministic=True)
     tamper(tmp_path, "UPDATE audit_records SET event = ? WHERE tenant = 'acme' AND sequence = 2", forged)
     verification = store.verify_chain("acme")
     assert not verification.intact
     assert verification.broken_at == 2
     assert verification.records_checked == 1
+    assert "does not match its hash" in verification.problem
+
+
+def test_an_edited_record_whose_hash_was_recomputed_breaks_the_link_of_the_next(tmp_path, store):
+    records = append(store, 4)
+    forged = event(principal="alice").SerializeToString(deterministic=True)
+    tamper(
+        tmp_path,
+        "UPDATE audit_records SET event = ?, event_id = ?, hash = ? WHERE tenant = 'acme' AND sequence = 2",
+        forged,
+        audit_pb2.AuditEvent.FromString(forged).header.event_id,
+        chain_hash(records[0].hash, 2, forged),
+    )
+    verification = store.verify_chain("acme")
+    assert verification.broken_at == 3
+    assert "does not follow record 2" in verification.problem
 
 
 def test_a_deleted_record_is_found(tmp_path, store):
-    for _ in range(3):
-        store.append(event())
+    append(store, 4)
     tamper(tmp_path, "DELETE FROM audit_records WHERE tenant = 'acme' AND sequence = 2")
-    assert store.verify_chain("acme").broken_at == 2
+    verification = store.verify_chain("acme")
+    assert verification.broken_at == 2
+    assert verification.records_checked == 1
+    assert "sequence gap after 1" in verification.problem
+
+
+def test_a_deleted_record_is_found_when_the_later_ones_were_renumbered(tmp_path, store):
+    append(store, 4)
+    tamper(tmp_path, "DELETE FROM audit_records WHERE tenant = 'acme' AND sequence = 2")
+    tamper(tmp_path, "UPDATE audit_records SET sequence = sequence - 1 WHERE tenant = 'acme' AND sequence > 2")
+    verification = store.verify_chain("acme")
+    assert verification.broken_at == 2
+    assert "does not follow record 1" in verification.problem
+
+
+def test_reordered_records_are_found(tmp_path, store):
+    append(store, 4)
+    # Swap records 2 and 3 (each keeps its bytes and hashes, takes the other's place).
+    tamper(tmp_path, "UPDATE audit_records SET sequence = 100 WHERE tenant = 'acme' AND sequence = 2")
+    tamper(tmp_path, "UPDATE audit_records SET sequence = 2 WHERE tenant = 'acme' AND sequence = 3")
+    tamper(tmp_path, "UPDATE audit_records SET sequence = 3 WHERE tenant = 'acme' AND sequence = 100")
+    verification = store.verify_chain("acme")
+    assert verification.broken_at == 2
+    assert "out of order" in verification.problem and "after record 3" in verification.problem
+
+
+def test_removed_newest_records_change_the_head(tmp_path, store):
+    records = append(store, 3)
+    tamper(tmp_path, "DELETE FROM audit_records WHERE tenant = 'acme' AND sequence = 3")
+    verification = store.verify_chain("acme")
+    # The rest of the chain is intact: only a head kept elsewhere shows the loss.
+    assert verification.intact
+    assert verification.head_hash == records[1].hash != records[2].hash
 
 
 def test_a_changed_index_column_is_found(tmp_path, store):
@@ -180,3 +245,43 @@ def test_query_returns_the_stored_event(store):
     assert record.event == original
     proto = record.to_proto()
     assert proto.sequence == 1 and proto.event == original and proto.stored_at.seconds > 0
+
+
+def test_a_schema_1_file_is_upgraded_in_place_and_its_chain_still_verifies(tmp_path):
+    path = tmp_path / "audit.db"
+    connection = sqlite3.connect(path, isolation_level=None)
+    connection.executescript(f"BEGIN; {_MIGRATIONS[1]} PRAGMA user_version=1; COMMIT;")
+    previous_hash = GENESIS_HASH
+    for sequence in (1, 2):
+        original = event()
+        event_bytes = original.SerializeToString(deterministic=True)
+        previous_hash = chain_hash(previous_hash, sequence, event_bytes)
+        connection.execute(
+            "INSERT INTO audit_records VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            ("acme", sequence, original.header.event_id, "alice", "answer", T0, T0, event_bytes, previous_hash),
+        )
+    connection.close()
+
+    store = SqliteAuditStore(path)
+    try:
+        assert store.verify_chain("acme").intact
+        assert store.append(event()).prev_hash == previous_hash
+        assert store.verify_chain("acme").records_checked == 3
+        with sqlite3.connect(path) as reader:
+            assert reader.execute("PRAGMA user_version").fetchone()[0] == 2
+            with pytest.raises(sqlite3.IntegrityError, match="append-only"):
+                reader.execute("UPDATE audit_records SET prev_hash = ''")
+    finally:
+        store.close()
+
+
+def test_recent_returns_every_tenants_watched_actions_since_a_time(store):
+    store.append(event("acme", action="answer", occurred_at_ns=T0 + 30))
+    store.append(event("globex", action="search", occurred_at_ns=T0 + 20))
+    store.append(event("acme", action="ingest.accepted", occurred_at_ns=T0 + 25))
+    store.append(event("acme", action="search", occurred_at_ns=T0 - 1))
+    recent = list(store.recent(T0, {"answer", "search"}))
+    assert [(r.tenant, r.event.action, r.occurred_at_ns) for r in recent] == [
+        ("globex", "search", T0 + 20),
+        ("acme", "answer", T0 + 30),
+    ]

@@ -6,7 +6,6 @@ from __future__ import annotations
 import argparse
 import os
 import sys
-import time
 import uuid
 from pathlib import Path
 
@@ -16,14 +15,14 @@ from opentelemetry import trace
 from opentelemetry.trace import SpanKind
 
 from ragline.auth import TokenMinter, TokenSettings, init_keys
-from ragline.cli import corpus
+from ragline.cli import audit, corpus
 from ragline.cli.launcher import SERVICES, ServiceLauncher
 from ragline.cli.otlp import read_spans, render_tree, start_receiver
 from ragline.config import data_dir, env_str, kafka_client_settings, repo_root, target
 from ragline.kafka import DEADLETTER, DOCUMENTS, EventProducer, ensure_topics
 from ragline.rpc import connect
 from ragline.telemetry import current_trace_id, setup_tracing
-from ragline.v1 import audit_pb2, audit_pb2_grpc, deadletter_pb2, generation_pb2, generation_pb2_grpc
+from ragline.v1 import deadletter_pb2, generation_pb2, generation_pb2_grpc
 
 tracer = trace.get_tracer("ragline.cli")
 
@@ -131,36 +130,6 @@ def cmd_ask(args: argparse.Namespace) -> int:
         return 1
     print_answer(answer, streamed=args.stream)
     return 0
-
-
-def cmd_audit_tail(args: argparse.Namespace) -> int:
-    metadata = [("authorization", f"Bearer {_token(args)}")]
-    with connect("audit") as channel:
-        stub = audit_pb2_grpc.AuditServiceStub(channel)
-
-        def page(after: int) -> list[audit_pb2.AuditRecord]:
-            request = audit_pb2.QueryRequest(tenant=args.tenant, after_sequence=after, page_size=1000)
-            return list(stub.Query(request, metadata=metadata, timeout=10).records)
-
-        # Page to the end first: the log is read oldest first, the tail is what is wanted.
-        latest: list[audit_pb2.AuditRecord] = []
-        after = 0
-        while records := page(after):
-            latest = (latest + records)[-args.lines:]
-            after = records[-1].sequence
-        while True:
-            for record in latest:
-                event = record.event
-                print(
-                    f"#{record.sequence} {event.occurred_at.ToJsonString()} {event.action} {event.principal} "
-                    f"{event.outcome} {','.join(event.document_ids)} trace={event.trace_id}"
-                )
-            if not args.follow:
-                return 0
-            time.sleep(1.0)
-            latest = page(after)
-            if latest:
-                after = latest[-1].sequence
 
 
 def cmd_deadletters(args: argparse.Namespace) -> int:
@@ -274,12 +243,7 @@ def build_parser() -> argparse.ArgumentParser:
     _identity_options(ask_parser)
     ask_parser.set_defaults(func=cmd_ask)
 
-    audit = commands.add_parser("audit", help="read the audit log").add_subparsers(dest="audit_command", required=True)
-    tail = audit.add_parser("tail", help="print the latest audit records")
-    tail.add_argument("-n", "--lines", type=int, default=20)
-    tail.add_argument("-f", "--follow", action="store_true")
-    _identity_options(tail)
-    tail.set_defaults(func=cmd_audit_tail)
+    audit.add_parser(commands)
 
     commands.add_parser("deadletters", help="list the events on the dead-letter topic").set_defaults(func=cmd_deadletters)
 
