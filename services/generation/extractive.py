@@ -5,6 +5,9 @@ plural endings folded), each word weighted by how rare it is among the
 retrieved sentences: a word every passage shares (the product name) tells
 less than the one that answers. Deterministic and explainable. It is
 the default when no model endpoint is configured, and says so in the answer.
+The prompt version in force sets how many sentences it quotes and how much of
+the question each must cover, so a version change is tried, split and rolled
+back the same way with or without a model.
 """
 
 from __future__ import annotations
@@ -17,6 +20,7 @@ from typing import Generator, Sequence
 
 from ragline.v1 import retrieval_pb2
 from services.generation.answerer import NO_PASSAGE, Draft
+from services.generation.prompts import ExtractiveSelection, PromptTemplate
 
 MODEL = "extractive"
 LABEL = "Extractive answer (no language model configured):"
@@ -57,52 +61,53 @@ class _Candidate:
 
 
 class ExtractiveAnswerer:
-    def __init__(self, max_sentences: int = 3, min_coverage: float = 0.3):
-        # A sentence qualifies when it shares at least this share of the
-        # question's content words (and at least one).
-        self._max_sentences = max_sentences
-        self._min_coverage = min_coverage
-
-    def answer(self, question: str, passages: Sequence[retrieval_pb2.SearchHit]) -> Draft:
-        _, draft = self._compose(question, passages)
+    def answer(
+        self, question: str, passages: Sequence[retrieval_pb2.SearchHit], prompt: PromptTemplate, max_tokens: int
+    ) -> Draft:
+        _, draft = self._compose(question, passages, prompt)
         return draft
 
-    def stream(self, question: str, passages: Sequence[retrieval_pb2.SearchHit]) -> Generator[str, None, Draft]:
-        pieces, draft = self._compose(question, passages)
+    def stream(
+        self, question: str, passages: Sequence[retrieval_pb2.SearchHit], prompt: PromptTemplate, max_tokens: int
+    ) -> Generator[str, None, Draft]:
+        pieces, draft = self._compose(question, passages, prompt)
         yield from pieces
         return draft
 
-    def _compose(self, question: str, passages: Sequence[retrieval_pb2.SearchHit]) -> tuple[list[str], Draft]:
-        picks = self._pick(question, passages)
+    def _compose(
+        self, question: str, passages: Sequence[retrieval_pb2.SearchHit], prompt: PromptTemplate
+    ) -> tuple[list[str], Draft]:
+        picks = _pick(question, passages, prompt.extractive)
         if not picks:
-            return [], Draft(text="", model=MODEL, refused=True, refusal_reason=NO_PASSAGE)
+            return [], Draft(text="", model=MODEL, prompt_version=prompt.ref, refused=True, refusal_reason=NO_PASSAGE)
         pieces = [LABEL] + [f" {pick.sentence} [{pick.passage}]" for pick in picks]
         citations = tuple(sorted({pick.passage for pick in picks}))
-        return pieces, Draft(text="".join(pieces), model=MODEL, citations=citations)
+        return pieces, Draft(text="".join(pieces), model=MODEL, citations=citations, prompt_version=prompt.ref)
 
-    def _pick(self, question: str, passages: Sequence[retrieval_pb2.SearchHit]) -> list[_Candidate]:
-        wanted = content_words(question)
-        if not wanted:
-            return []
-        sentences: list[tuple[int, int, str, set[str]]] = []
-        seen: set[str] = set()
-        for number, passage in enumerate(passages, start=1):
-            for position, raw in enumerate(_SENTENCE_END.split(passage.text)):
-                sentence = " ".join(raw.split())
-                if len(sentence.split()) < _MIN_SENTENCE_WORDS or sentence.lower() in seen:
-                    continue
-                seen.add(sentence.lower())
-                sentences.append((number, position, sentence, content_words(sentence)))
-        frequency = Counter(word for *_, words in sentences for word in words & wanted)
-        candidates = []
-        for number, position, sentence, words in sentences:
-            shared = wanted & words
-            if shared and len(shared) / len(wanted) >= self._min_coverage:
-                score = sum(math.log(1 + len(sentences) / frequency[word]) for word in shared)
-                candidates.append(_Candidate(score, len(shared), number, position, sentence))
-        # Best match first; ties go to the better-ranked passage, then to reading order.
-        candidates.sort(key=lambda c: (-c.score, c.passage, c.position))
-        # More sentences only when nearly as good as the best: one shared word
-        # with a longer question is rarely an answer.
-        best = max((c.overlap for c in candidates), default=0)
-        return [c for c in candidates if 3 * c.overlap >= 2 * best][: self._max_sentences]
+
+def _pick(question: str, passages: Sequence[retrieval_pb2.SearchHit], selection: ExtractiveSelection) -> list[_Candidate]:
+    wanted = content_words(question)
+    if not wanted:
+        return []
+    sentences: list[tuple[int, int, str, set[str]]] = []
+    seen: set[str] = set()
+    for number, passage in enumerate(passages, start=1):
+        for position, raw in enumerate(_SENTENCE_END.split(passage.text)):
+            sentence = " ".join(raw.split())
+            if len(sentence.split()) < _MIN_SENTENCE_WORDS or sentence.lower() in seen:
+                continue
+            seen.add(sentence.lower())
+            sentences.append((number, position, sentence, content_words(sentence)))
+    frequency = Counter(word for *_, words in sentences for word in words & wanted)
+    candidates = []
+    for number, position, sentence, words in sentences:
+        shared = wanted & words
+        if shared and len(shared) / len(wanted) >= selection.min_coverage:
+            score = sum(math.log(1 + len(sentences) / frequency[word]) for word in shared)
+            candidates.append(_Candidate(score, len(shared), number, position, sentence))
+    # Best match first; ties go to the better-ranked passage, then to reading order.
+    candidates.sort(key=lambda c: (-c.score, c.passage, c.position))
+    # More sentences only when nearly as good as the best: one shared word
+    # with a longer question is rarely an answer.
+    best = max((c.overlap for c in candidates), default=0)
+    return [c for c in candidates if 3 * c.overlap >= 2 * best][: selection.max_sentences]

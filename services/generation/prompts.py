@@ -1,15 +1,18 @@
 """Versioned prompt templates, and the passages rendered into them.
 
-A template is a file prompts/<id>.<version>.txt with a `[system]` and a
-`[user]` section; `$passages`, `$passage_count` and `$question` are filled
-in. Templates are never edited in place: a change is a new version, so every
-answer's prompt_version names the exact text the model was given.
+A template is a file prompts/<id>.<version>.toml naming its id and version,
+the chat messages (`$passages`, `$passage_count` and `$question` are filled
+in), the optional marker that starts a refusal, and how the extractive
+answerer selects sentences under this version. Templates are never edited in
+place: a change is a new version, so every answer's prompt_version names the
+exact instructions the answer was made with.
 """
 
 from __future__ import annotations
 
 import hashlib
 import re
+import tomllib
 from dataclasses import dataclass
 from pathlib import Path
 from string import Template
@@ -20,7 +23,15 @@ from ragline.v1 import retrieval_pb2
 
 PROMPTS_DIR = Path(__file__).parent / "prompts"
 _REF = re.compile(r"^(?P<id>[a-z0-9_-]+)@(?P<version>v\d+)$")
-_SECTION = re.compile(r"^\[(system|user)\]\s*$", re.MULTILINE)
+
+
+@dataclass(frozen=True)
+class ExtractiveSelection:
+    """How the extractive answerer picks sentences: at most `max_sentences`,
+    each sharing at least `min_coverage` of the question's content words."""
+
+    max_sentences: int = 3
+    min_coverage: float = 0.3
 
 
 @dataclass(frozen=True)
@@ -29,6 +40,10 @@ class PromptTemplate:
     version: str
     system: Template
     user: Template
+    # A reply that starts with it is a refusal; "" when the version has none.
+    refusal_marker: str = ""
+    extractive: ExtractiveSelection = ExtractiveSelection()
+    description: str = ""
 
     @property
     def ref(self) -> str:
@@ -42,25 +57,56 @@ class PromptTemplate:
         ]
 
 
-def load_prompt(ref: str, directory: Path = PROMPTS_DIR) -> PromptTemplate:
-    """Load a template by reference, e.g. "answer@v1" from answer.v1.txt."""
+def parse_ref(ref: str) -> tuple[str, str]:
+    """("answer", "v2") from "answer@v2"; raises ConfigError."""
     match = _REF.match(ref)
     if not match:
         raise ConfigError(f"prompt reference {ref!r} is not of the form <id>@v<N>, e.g. answer@v1")
-    path = directory / f"{match['id']}.{match['version']}.txt"
+    return match["id"], match["version"]
+
+
+def load_prompt(ref: str, directory: Path = PROMPTS_DIR) -> PromptTemplate:
+    """Load a template by reference, e.g. "answer@v1" from answer.v1.toml."""
+    prompt_id, version = parse_ref(ref)
+    path = directory / f"{prompt_id}.{version}.toml"
     if not path.is_file():
         raise ConfigError(f"prompt {ref} not found: no file {path}")
-    parts = _SECTION.split(path.read_text(encoding="utf-8"))
-    # split() gives [preamble, name, body, name, body, ...]
-    sections = dict(zip(parts[1::2], (body.strip() for body in parts[2::2])))
-    if set(sections) != {"system", "user"} or parts[0].strip():
-        raise ConfigError(f"prompt file {path} must have a [system] and a [user] section, and nothing before them")
-    template = PromptTemplate(match["id"], match["version"], Template(sections["system"]), Template(sections["user"]))
+    try:
+        data = tomllib.loads(path.read_text(encoding="utf-8"))
+    except tomllib.TOMLDecodeError as error:
+        raise ConfigError(f"prompt file {path} is not valid TOML: {error}") from None
+    if (data.get("id"), data.get("version")) != (prompt_id, version):
+        raise ConfigError(f"prompt file {path} declares {data.get('id')}@{data.get('version')}, not {ref}")
+    try:
+        messages = data["messages"]
+        selection = data.get("extractive", {})
+        template = PromptTemplate(
+            prompt_id=prompt_id,
+            version=version,
+            system=Template(messages["system"].strip()),
+            user=Template(messages["user"].strip()),
+            refusal_marker=str(data.get("refusal_marker", "")),
+            extractive=ExtractiveSelection(
+                max_sentences=int(selection.get("max_sentences", 3)),
+                min_coverage=float(selection.get("min_coverage", 0.3)),
+            ),
+            description=str(data.get("description", "")),
+        )
+    except (KeyError, TypeError, ValueError, AttributeError) as error:
+        raise ConfigError(f"prompt file {path} needs [messages] system and user, and numeric [extractive] settings: {error!r}") from None
+    if template.extractive.max_sentences < 1 or not 0 < template.extractive.min_coverage <= 1:
+        raise ConfigError(f"prompt file {path}: [extractive] needs max_sentences >= 1 and 0 < min_coverage <= 1")
     try:
         template.messages("", [])
     except (KeyError, ValueError) as error:
         raise ConfigError(f"prompt file {path} has an unknown or malformed placeholder: {error}") from None
     return template
+
+
+def available_versions(prompt_id: str, directory: Path = PROMPTS_DIR) -> list[str]:
+    """The versions of a prompt that have a file, oldest first (v2 before v10)."""
+    versions = [path.name.split(".")[1] for path in directory.glob(f"{prompt_id}.v*.toml")]
+    return sorted((v for v in versions if re.fullmatch(r"v\d+", v)), key=lambda v: int(v[1:]))
 
 
 def render_passages(passages: Sequence[retrieval_pb2.SearchHit]) -> str:

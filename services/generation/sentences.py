@@ -35,3 +35,32 @@ class SentenceBuffer:
         """The text still held back, at the end of the stream."""
         released, self._pending = self._pending, ""
         return released
+
+
+# Where a sentence may be cut: its end punctuation (with closing quotes or
+# brackets) and the citation markers that follow it, as in "... 90 days. [2]".
+_SENTENCE_CUT = re.compile(r"[.!?][\"')]*(?:\s*\[\d+(?:\s*,\s*\d+)*\])*(?=\s|$)|\n")
+
+
+def cut_to_sentences(text: str, max_chars: int, *, mid_sentence: bool = True) -> str:
+    """The longest run of whole sentences of `text` within `max_chars`.
+
+    Without a sentence end in reach (one very long sentence), the text is cut
+    at the last space and marked with an ellipsis, so the cut is visible; or,
+    with `mid_sentence=False`, nothing is kept.
+    """
+    if len(text) <= max_chars:
+        return text
+    cuts = [match.end() for match in _SENTENCE_CUT.finditer(text) if match.end() <= max_chars]
+    if cuts:
+        return text[: cuts[-1]].rstrip()
+    if not mid_sentence or max_chars < 2:
+        return ""
+    space = text.rfind(" ", 0, max_chars)
+    return text[: space if space > 0 else max_chars - 1].rstrip() + "…"
+
+
+def without_unfinished_sentence(text: str) -> str:
+    """`text` up to its last sentence end: a model stopped by its token limit leaves half a sentence."""
+    cuts = [match.end() for match in _SENTENCE_CUT.finditer(text)]
+    return text[: cuts[-1]].rstrip() if cuts else ""

@@ -1,4 +1,4 @@
-"""The Answer and AnswerStream gRPC calls."""
+"""The Answer, AnswerStream and Feedback gRPC calls."""
 
 from __future__ import annotations
 
@@ -9,7 +9,8 @@ import grpc
 
 from ragline.auth import Principal, current_principal
 from ragline.v1 import generation_pb2, generation_pb2_grpc
-from services.generation.errors import DependencyError, InvalidQuestion
+from services.generation.errors import DependencyError, InvalidRequest, UnknownAnswer
+from services.generation.feedback import FeedbackDesk
 from services.generation.orchestrator import AnswerOrchestrator
 
 _STATUS = {
@@ -20,8 +21,9 @@ _STATUS = {
 
 
 class GenerationServicer(generation_pb2_grpc.GenerationServiceServicer):
-    def __init__(self, orchestrator: AnswerOrchestrator):
+    def __init__(self, orchestrator: AnswerOrchestrator, feedback: FeedbackDesk):
         self._orchestrator = orchestrator
+        self._feedback = feedback
 
     def Answer(
         self, request: generation_pb2.AnswerRequest, context: grpc.ServicerContext
@@ -45,6 +47,14 @@ class GenerationServicer(generation_pb2_grpc.GenerationServiceServicer):
         finally:
             events.close()
 
+    def Feedback(
+        self, request: generation_pb2.FeedbackRequest, context: grpc.ServicerContext
+    ) -> generation_pb2.FeedbackResponse:
+        principal = _caller(context)
+        with _statuses(context):
+            feedback_id = self._feedback.give(principal, request.answer_id, request.rating, request.comment)
+            return generation_pb2.FeedbackResponse(feedback_id=feedback_id)
+
 
 def _caller(context: grpc.ServicerContext) -> Principal:
     principal = current_principal.get()
@@ -60,7 +70,9 @@ def _caller(context: grpc.ServicerContext) -> Principal:
 def _statuses(context: grpc.ServicerContext) -> Iterator[None]:
     try:
         yield
-    except InvalidQuestion as error:
+    except InvalidRequest as error:
         context.abort(grpc.StatusCode.INVALID_ARGUMENT, str(error))
+    except UnknownAnswer as error:
+        context.abort(grpc.StatusCode.NOT_FOUND, str(error))
     except DependencyError as error:
         context.abort(_STATUS[error.failure], f"{error.dependency} failed: {error.reason}")

@@ -3,6 +3,7 @@
 The server is a stand-in for a paid model API only: real HTTP, real JSON and
 server-sent events, so the openai client, the prompt, the citation parsing,
 the usage accounting and stream cancellation are exercised end to end.
+Retries, fallback and the circuit breaker are in test_generation_model_routing.py.
 """
 
 from __future__ import annotations
@@ -11,24 +12,27 @@ import json
 import threading
 import time
 from concurrent import futures
+from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import grpc
-import openai
 import pytest
-from opentelemetry import trace
-from opentelemetry.sdk.trace import TracerProvider
-from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 from opentelemetry.trace import SpanKind
 
 from ragline.auth import TokenMinter, TokenSettings, TokenVerifier, init_keys
 from ragline.rpc import AuthInterceptor
 from ragline.v1 import common_pb2, embedding_pb2, generation_pb2, generation_pb2_grpc, guardrail_pb2, retrieval_pb2
-from services.generation.chat_model import ChatModelAnswerer, ModelSettings
+from services.generation.answer_policy import AnswerPolicies, AnswerPolicy
+from services.generation.chat_model import ChatModelAnswerer
+from services.generation.circuit_breaker import CircuitBreaker
 from services.generation.errors import DependencyError
+from services.generation.model_endpoints import ModelEndpoint
+from services.generation.model_router import ModelRouter
 from services.generation.orchestrator import AnswerOrchestrator
+from services.generation.prompt_registry import FixedPrompt
 from services.generation.prompts import load_prompt
+from services.generation.retry import RetryPolicy
 from services.generation.server import GenerationServicer
 
 MODEL = "acme-chat"
@@ -37,17 +41,32 @@ ANSWER_PIECES = ["Passwords must be changed", " every 90 days [2].", " Other pol
 USAGE = {"prompt_tokens": 321, "completion_tokens": 17, "total_tokens": 338}
 
 
-class ChatCompletionsServer:
-    """POST /v1/chat/completions on 127.0.0.1: a JSON completion, or SSE chunks when asked to stream."""
+@dataclass
+class Reply:
+    """How the server answers one request: a status with headers, after a delay."""
 
-    def __init__(self, pieces: list[str], delay_s: float = 0.0, status: int = 200):
+    status: int = 200
+    headers: dict[str, str] = field(default_factory=dict)
+    delay_s: float = 0.0
+
+
+class ChatCompletionsServer:
+    """POST /v1/chat/completions on 127.0.0.1: a JSON completion, or SSE chunks when asked to stream.
+
+    `script` answers the first requests in order; the requests after it get `status`.
+    """
+
+    def __init__(self, pieces: list[str], delay_s: float = 0.0, status: int = 200, script: list[Reply] | None = None):
         self.pieces = pieces
         self.delay_s = delay_s
         self.status = status
+        self.script = list(script or [])
         self.requests: list[dict] = []
+        self.received_at: list[float] = []
         self.authorization: list[str] = []
         self.chunks_sent = 0
         self.disconnected = threading.Event()
+        self._lock = threading.Lock()
         self._http = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
         self._thread = threading.Thread(target=self._http.serve_forever, daemon=True)
 
@@ -63,6 +82,12 @@ class ChatCompletionsServer:
         self._http.shutdown()
         self._http.server_close()
 
+    def _next_reply(self, body: dict) -> Reply:
+        with self._lock:
+            self.requests.append(body)
+            self.received_at.append(time.monotonic())
+            return self.script.pop(0) if self.script else Reply(self.status)
+
     def _handler(self) -> type[BaseHTTPRequestHandler]:
         server = self
 
@@ -75,10 +100,12 @@ class ChatCompletionsServer:
                     self.send_error(404)
                     return
                 body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
-                server.requests.append(body)
                 server.authorization.append(self.headers.get("Authorization", ""))
-                if server.status != 200:
-                    self._json(server.status, {"error": {"message": "model is overloaded", "type": "server_error"}})
+                reply = server._next_reply(body)
+                time.sleep(reply.delay_s)
+                if reply.status != 200:
+                    error = {"error": {"message": f"scripted failure {reply.status}", "type": "server_error"}}
+                    self._json(reply.status, error, reply.headers)
                 elif body.get("stream"):
                     self._stream(body)
                 else:
@@ -90,13 +117,18 @@ class ChatCompletionsServer:
                         "usage": USAGE,
                     })
 
-            def _json(self, status: int, payload: dict) -> None:
+            def _json(self, status: int, payload: dict, headers: dict[str, str] | None = None) -> None:
                 data = json.dumps(payload).encode()
-                self.send_response(status)
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(data)))
-                self.end_headers()
-                self.wfile.write(data)
+                try:
+                    self.send_response(status)
+                    self.send_header("Content-Type", "application/json")
+                    self.send_header("Content-Length", str(len(data)))
+                    for name, value in (headers or {}).items():
+                        self.send_header(name, value)
+                    self.end_headers()
+                    self.wfile.write(data)
+                except (BrokenPipeError, ConnectionResetError):
+                    server.disconnected.set()
 
             def _stream(self, body: dict) -> None:
                 self.send_response(200)
@@ -144,20 +176,41 @@ QUESTION = "How often must passwords be changed?"
 
 
 @pytest.fixture
-def spans():
-    provider = trace.get_tracer_provider()
-    if not isinstance(provider, TracerProvider):
-        provider = TracerProvider()
-        trace.set_tracer_provider(provider)
-    exporter = InMemorySpanExporter()
-    provider.add_span_processor(SimpleSpanProcessor(exporter))
-    yield exporter
-    exporter.shutdown()
+def spans(spans):
+    """The session's exporter (conftest.py), emptied for this test."""
+    spans.clear()
+    return spans
+
+
+PROMPT = load_prompt("answer@v1")
+
+
+def endpoint(server: ChatCompletionsServer, name: str = "local", timeout_s: float = 10.0) -> ModelEndpoint:
+    return ModelEndpoint(name, server.base_url, MODEL, "test-key", timeout_s, price=MODEL)
+
+
+def router_for(
+    *servers: ChatCompletionsServer,
+    timeout_s: float = 10.0,
+    retry: RetryPolicy = RetryPolicy(max_attempts=3, backoff_s=0.05),
+    breaker=lambda: CircuitBreaker(failure_threshold=5, open_s=30),
+    deadline_s: float = 30.0,
+) -> ModelRouter:
+    endpoints = [endpoint(server, f"endpoint-{n}", timeout_s) for n, server in enumerate(servers, start=1)]
+    return ModelRouter.connect(endpoints, retry, deadline_s, breaker)
 
 
 def answerer_for(server: ChatCompletionsServer) -> ChatModelAnswerer:
-    settings = ModelSettings(base_url=server.base_url, api_key="test-key", model=MODEL, timeout_s=10.0)
-    return ChatModelAnswerer.from_settings(settings, load_prompt("answer@v1"))
+    return ChatModelAnswerer(router_for(server))
+
+
+def drain(stream):
+    pieces = []
+    try:
+        while True:
+            pieces.append(next(stream))
+    except StopIteration as end:
+        return pieces, end.value
 
 
 def assert_prompt_carries_question_and_passages(request: dict) -> None:
@@ -179,11 +232,12 @@ def chat_span(exporter: InMemorySpanExporter):
 
 def test_answer_sends_the_passages_and_question_and_returns_text_citations_and_usage(spans):
     with ChatCompletionsServer(ANSWER_PIECES) as server:
-        draft = answerer_for(server).answer(QUESTION, PASSAGES)
+        draft = answerer_for(server).answer(QUESTION, PASSAGES, PROMPT, 400)
 
     [request] = server.requests
     assert_prompt_carries_question_and_passages(request)
     assert not request.get("stream")
+    assert request["max_tokens"] == 400
     assert server.authorization == ["Bearer test-key"]
     assert draft.text == "".join(ANSWER_PIECES)
     assert draft.citations == (2,)  # [7] points to no passage
@@ -197,13 +251,7 @@ def test_answer_sends_the_passages_and_question_and_returns_text_citations_and_u
 
 def test_stream_yields_the_tokens_and_returns_text_citations_and_usage(spans):
     with ChatCompletionsServer(ANSWER_PIECES) as server:
-        stream = answerer_for(server).stream(QUESTION, PASSAGES)
-        pieces = []
-        try:
-            while True:
-                pieces.append(next(stream))
-        except StopIteration as end:
-            draft = end.value
+        pieces, draft = drain(answerer_for(server).stream(QUESTION, PASSAGES, PROMPT, 400))
 
     [request] = server.requests
     assert_prompt_carries_question_and_passages(request)
@@ -220,7 +268,7 @@ def test_stream_yields_the_tokens_and_returns_text_citations_and_usage(spans):
 def test_closing_the_stream_closes_the_connection_to_the_model(spans):
     pieces = [f" Sentence {n} [1]." for n in range(200)]
     with ChatCompletionsServer(pieces, delay_s=0.02) as server:
-        stream = answerer_for(server).stream(QUESTION, PASSAGES)
+        stream = answerer_for(server).stream(QUESTION, PASSAGES, PROMPT, 400)
         next(stream)
         next(stream)
         stream.close()
@@ -233,10 +281,9 @@ def test_closing_the_stream_closes_the_connection_to_the_model(spans):
 @pytest.mark.parametrize(("status", "failure"), [(503, "unavailable"), (401, "failed")])
 def test_endpoint_errors_become_dependency_errors(status, failure):
     with ChatCompletionsServer(ANSWER_PIECES, status=status) as server:
-        client = openai.OpenAI(base_url=server.base_url, api_key="test-key", max_retries=0, timeout=5.0)
-        answerer = ChatModelAnswerer(client, MODEL, load_prompt("answer@v1"))
+        answerer = ChatModelAnswerer(router_for(server, retry=RetryPolicy(max_attempts=1)))
         with pytest.raises(DependencyError) as raised:
-            answerer.answer(QUESTION, PASSAGES)
+            answerer.answer(QUESTION, PASSAGES, PROMPT, 400)
 
     assert (raised.value.dependency, raised.value.failure) == ("model", failure)
     assert f"HTTP {status}" in raised.value.reason
@@ -277,10 +324,13 @@ def test_a_grpc_client_cancelling_answer_stream_stops_the_model_stream(tmp_path)
     audit = AuditLog()
     with ChatCompletionsServer(pieces, delay_s=0.02) as model_server:
         index = FixedIndex()
-        orchestrator = AnswerOrchestrator(AllowEverything(), index, index, answerer_for(model_server), audit)
+        orchestrator = AnswerOrchestrator(
+            AllowEverything(), index, index, answerer_for(model_server), audit,
+            FixedPrompt(PROMPT), AnswerPolicies(AnswerPolicy()),
+        )
         authenticate = AuthInterceptor(TokenVerifier(settings))
         server = grpc.server(futures.ThreadPoolExecutor(max_workers=4), interceptors=[authenticate])
-        generation_pb2_grpc.add_GenerationServiceServicer_to_server(GenerationServicer(orchestrator), server)
+        generation_pb2_grpc.add_GenerationServiceServicer_to_server(GenerationServicer(orchestrator, feedback=None), server)
         port = server.add_insecure_port("127.0.0.1:0")
         server.start()
         try:

@@ -7,10 +7,14 @@ import pytest
 
 from ragline.auth import Principal
 from ragline.v1 import common_pb2, embedding_pb2, guardrail_pb2, retrieval_pb2
+from services.generation.answer_policy import AnswerPolicies, AnswerPolicy
 from services.generation.answerer import Draft
-from services.generation.errors import DependencyError, InvalidQuestion
+from services.generation.citations import cited_numbers
+from services.generation.errors import DependencyError, InvalidRequest
 from services.generation.extractive import ExtractiveAnswerer
 from services.generation.orchestrator import AnswerOrchestrator
+from services.generation.prompt_registry import FixedPrompt
+from services.generation.prompts import load_prompt
 
 ALICE = Principal(subject="user:alice", tenant="acme", groups=("eng",), clearance=2)
 EMAIL = re.compile(r"[\w.+-]+@[\w-]+(?:\.[\w-]+)+")
@@ -88,20 +92,29 @@ class AuditLog:
 class ScriptedAnswerer:
     """Streams fixed pieces and remembers whether it was stopped early."""
 
-    def __init__(self, pieces: list[str]):
+    def __init__(self, pieces: list[str], truncated: bool = False):
         self.pieces = pieces
+        self.truncated = truncated
         self.closed_early = False
+        self.calls: list[tuple[str, int]] = []
 
-    def answer(self, question, passages) -> Draft:
-        return Draft(text="".join(self.pieces), model="scripted")
+    def draft(self) -> Draft:
+        text = "".join(self.pieces)
+        return Draft(text=text, model="scripted", citations=cited_numbers(text, 3), prompt_tokens=11,
+                     completion_tokens=7, truncated=self.truncated)
 
-    def stream(self, question, passages) -> Generator[str, None, Draft]:
+    def answer(self, question, passages, prompt, max_tokens) -> Draft:
+        self.calls.append((prompt.ref, max_tokens))
+        return self.draft()
+
+    def stream(self, question, passages, prompt, max_tokens) -> Generator[str, None, Draft]:
+        self.calls.append((prompt.ref, max_tokens))
         try:
             yield from self.pieces
         except GeneratorExit:
             self.closed_early = True
             raise
-        return Draft(text="".join(self.pieces), model="scripted", citations=(1,), prompt_tokens=11, completion_tokens=7)
+        return self.draft()
 
 
 def hit(chunk_id: str, document_id: str, text: str) -> retrieval_pb2.SearchHit:
@@ -122,10 +135,14 @@ HITS = [
 ]
 
 
-def orchestrator(index=None, answerer=None, audit=None, embedder=None, policy=None):
+PROMPT = load_prompt("answer@v2")
+
+
+def orchestrator(index=None, answerer=None, audit=None, embedder=None, policy=None, limits=AnswerPolicy()):
     parts = dict(guardrail=policy or Policy(), embedder=embedder or Embedder(), search=index or Index(HITS),
                  answerer=answerer or ExtractiveAnswerer(), audit=audit or AuditLog())
-    return AnswerOrchestrator(**parts), parts
+    flow = AnswerOrchestrator(**parts, prompts=FixedPrompt(PROMPT), policies=AnswerPolicies(limits))
+    return flow, parts
 
 
 def stream_events(flow, question, top_k=0):
@@ -164,6 +181,7 @@ def test_answer_quotes_retrieved_passages_cites_them_and_audits_what_was_read():
     assert details["model"] == "extractive"
     assert int(details["latency_ms"]) >= 0
     assert details["verdicts"] == "0"
+    assert response.prompt_version == details["prompt_version"] == "answer@v2"
 
 
 def test_the_screened_question_is_what_goes_downstream():
@@ -217,9 +235,9 @@ def test_the_output_guardrail_redacts_and_blocks_answers():
 def test_invalid_requests_are_rejected_before_anything_runs(question, top_k, message):
     flow, parts = orchestrator()
 
-    with pytest.raises(InvalidQuestion, match=message):
+    with pytest.raises(InvalidRequest, match=message):
         flow.answer(ALICE, question, top_k)
-    with pytest.raises(InvalidQuestion, match=message):
+    with pytest.raises(InvalidRequest, match=message):
         list(flow.stream(ALICE, question, top_k))
     assert parts["guardrail"].inputs == [] and parts["audit"].records == []
 
@@ -236,7 +254,7 @@ def test_stream_sends_screened_sentences_then_a_final_answer_that_matches_them()
     # The draft went through the output screen sentence by sentence, all of it.
     screened = [text for _, text, _ in parts["guardrail"].outputs]
     assert len(screened) == len(deltas) >= 2
-    assert "".join(screened) == ExtractiveAnswerer().answer(question, HITS).text
+    assert "".join(screened) == ExtractiveAnswerer().answer(question, HITS, PROMPT, 0).text
     assert parts["audit"].records[0]["outcome"] == "ok"
     assert flow.answer(ALICE, question, 0).text == final.text
 
@@ -310,3 +328,58 @@ def test_no_answer_leaves_without_its_audit_record():
     with pytest.raises(DependencyError, match="cannot queue the audit record") as raised:
         flow.answer(ALICE, "How often must passwords be changed?", 0)
     assert (raised.value.dependency, raised.value.failure) == ("audit", "unavailable")
+
+
+LONG = ["Passwords rotate every 90 days [2]. ", "Holidays are 25 days a year [1]. ", "Nightly backups run at 2am [3]. "]
+
+
+def test_an_answer_over_the_length_limit_is_cut_after_its_last_whole_sentence():
+    answerer = ScriptedAnswerer(LONG)
+    flow, parts = orchestrator(answerer=answerer, limits=AnswerPolicy(max_answer_chars=70, max_answer_tokens=55))
+
+    response = flow.answer(ALICE, "How often do passwords rotate?", 0)
+
+    assert response.text == "Passwords rotate every 90 days [2]. Holidays are 25 days a year [1]."
+    # Citations follow the text the caller gets: passage 3 was cut away.
+    assert [c.index for c in response.citations] == [1, 2]
+    assert answerer.calls == [("answer@v2", 55)]
+    assert parts["audit"].records[0]["details"]["cited_chunk_ids"] == "c-hol,c-pw"
+
+
+def test_a_stream_over_the_length_limit_stops_sending_but_keeps_the_answers_usage():
+    answerer = ScriptedAnswerer(LONG)
+    flow, _ = orchestrator(answerer=answerer, limits=AnswerPolicy(max_answer_chars=70, max_answer_tokens=55))
+
+    deltas, final = stream_events(flow, "How often do passwords rotate?")
+
+    assert "".join(deltas) == final.text
+    assert final.text.strip() == "Passwords rotate every 90 days [2]. Holidays are 25 days a year [1]."
+    assert len(final.text) <= 70
+    assert [c.index for c in final.citations] == [1, 2]
+    assert (final.usage.prompt_tokens, final.usage.completion_tokens) == (11, 7)
+    assert not answerer.closed_early
+
+
+def test_half_a_sentence_left_by_the_model_token_limit_is_dropped():
+    pieces = ["Passwords rotate every 90 days [2]. ", "Holidays are 25 days a"]
+
+    answer = orchestrator(answerer=ScriptedAnswerer(pieces, truncated=True))[0].answer(ALICE, "Passwords?", 0)
+    deltas, final = stream_events(orchestrator(answerer=ScriptedAnswerer(pieces, truncated=True))[0], "Passwords?")
+
+    assert "".join(deltas) == final.text
+    assert answer.text == final.text.strip() == "Passwords rotate every 90 days [2]."
+
+
+def test_a_draft_refused_after_streaming_ends_as_a_refusal_without_text():
+    class Uncited(ScriptedAnswerer):
+        def draft(self):
+            return Draft(text="", model="scripted", refused=True, refusal_reason="The passages do not support an answer.")
+
+    flow, parts = orchestrator(answerer=Uncited(["I am not sure. ", "Maybe ask someone."]))
+
+    deltas, final = stream_events(flow, "How often do passwords rotate?")
+
+    assert deltas  # already sent: the final message tells the client to discard them
+    assert final.refused and final.text == "" and not final.citations
+    assert final.refusal_reason == "The passages do not support an answer."
+    assert parts["audit"].records[0]["outcome"] == "refused"

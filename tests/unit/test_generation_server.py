@@ -12,11 +12,13 @@ from services.generation.errors import DependencyError
 from services.generation.extractive import ExtractiveAnswerer
 from services.generation.orchestrator import AnswerOrchestrator
 from services.generation.server import GenerationServicer
-from test_generation_orchestrator import HITS, AuditLog, Embedder, Index, Policy, ScriptedAnswerer
+from services.generation.answer_policy import AnswerPolicies, AnswerPolicy
+from services.generation.prompt_registry import FixedPrompt
+from test_generation_orchestrator import HITS, PROMPT, AuditLog, Embedder, Index, Policy, ScriptedAnswerer
 
 
 class FailingAnswerer(ScriptedAnswerer):
-    def answer(self, question, passages):
+    def answer(self, question, passages, prompt, max_tokens):
         raise DependencyError("model", "the model endpoint answered HTTP 401: invalid key", "failed")
 
 
@@ -37,11 +39,12 @@ def serve_generation(tokens):
 
     def start(index=None, answerer=None):
         orchestrator = AnswerOrchestrator(
-            Policy(), Embedder(), index or Index(HITS), answerer or ExtractiveAnswerer(), AuditLog()
+            Policy(), Embedder(), index or Index(HITS), answerer or ExtractiveAnswerer(), AuditLog(),
+            FixedPrompt(PROMPT), AnswerPolicies(AnswerPolicy()),
         )
         authenticate = AuthInterceptor(TokenVerifier(tokens))
         server = grpc.server(futures.ThreadPoolExecutor(max_workers=4), interceptors=[authenticate])
-        generation_pb2_grpc.add_GenerationServiceServicer_to_server(GenerationServicer(orchestrator), server)
+        generation_pb2_grpc.add_GenerationServiceServicer_to_server(GenerationServicer(orchestrator, feedback=None), server)
         port = server.add_insecure_port("127.0.0.1:0")
         server.start()
         servers.append(server)

@@ -15,7 +15,7 @@ from opentelemetry import trace
 from opentelemetry.trace import SpanKind
 
 from ragline.auth import TokenMinter, TokenSettings, init_keys
-from ragline.cli import audit, corpus
+from ragline.cli import audit, corpus, cost, prompts
 from ragline.cli.launcher import SERVICES, ServiceLauncher
 from ragline.cli.otlp import read_spans, render_tree, start_receiver
 from ragline.config import data_dir, env_str, kafka_client_settings, repo_root, target
@@ -273,6 +273,8 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--traces-file", default=default_file)
     demo.add_argument("--timeout", type=float, default=180.0)
     demo.set_defaults(func=cmd_demo)
+    cost.add_parser(commands)
+    prompts.add_parser(commands)
     return parser
 
 
