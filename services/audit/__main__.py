@@ -58,6 +58,7 @@ def main() -> None:
         listen_port("audit"),
         register,
         on_stop=[consumer.stop, consumer_thread.join, producer.flush, store.close],
+        producer=producer,
     )
 
 

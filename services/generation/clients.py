@@ -40,7 +40,7 @@ class _Caller:
 
     def call(self, method: Callable[..., Response], request: object) -> Response:
         try:
-            return method(request, metadata=self._credentials.metadata(), timeout=self._timeout_s)
+            return method(request, metadata=self._credentials.metadata(self._service), timeout=self._timeout_s)
         except grpc.RpcError as error:
             code = error.code()
             reason = f"{code.name}: {error.details()}"

@@ -13,6 +13,7 @@ import grpc
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from ragline.config import DEFAULT_PORTS, repo_root
+from ragline.rpc import channel
 
 # Order matters only for readiness: services called by others come first.
 SERVICES = ("guardrail", "embedding", "audit", "retrieval", "ingest", "generation")
@@ -63,8 +64,8 @@ class ServiceLauncher:
     def wait_ready(self, name: str, timeout: float = 120.0) -> None:
         """Wait until the service answers SERVING on gRPC health; fail with its log tail."""
         deadline = time.monotonic() + timeout
-        with grpc.insecure_channel(f"127.0.0.1:{self.port(name)}") as channel:
-            stub = health_pb2_grpc.HealthStub(channel)
+        with channel(f"127.0.0.1:{self.port(name)}") as health_channel:
+            stub = health_pb2_grpc.HealthStub(health_channel)
             while time.monotonic() < deadline:
                 if self.pid(name) is None:
                     break

@@ -14,13 +14,13 @@ from confluent_kafka import Consumer, TopicPartition
 from opentelemetry import trace
 from opentelemetry.trace import SpanKind
 
-from ragline.auth import TokenMinter, TokenSettings, init_keys
-from ragline.cli import audit, corpus, cost, prompts
+from ragline.auth import TokenMinter, TokenSettings
+from ragline.cli import audit, corpus, cost, prompts, tokens
 from ragline.cli.launcher import SERVICES, ServiceLauncher
 from ragline.cli.otlp import read_spans, render_tree, start_receiver
 from ragline.config import data_dir, env_str, kafka_client_settings, repo_root, target
 from ragline.kafka import DEADLETTER, DOCUMENTS, EventProducer, ensure_topics
-from ragline.rpc import connect
+from ragline.rpc import channel, connect
 from ragline.telemetry import current_trace_id, setup_tracing
 from ragline.v1 import deadletter_pb2, generation_pb2, generation_pb2_grpc
 
@@ -39,19 +39,6 @@ def _identity_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--user", default=os.environ.get("USER", "developer") or "developer")
     parser.add_argument("--groups", nargs="*", default=["all-staff"])
     parser.add_argument("--clearance", default="internal", choices=["public", "internal", "confidential", "restricted"])
-
-
-def cmd_keys_init(args: argparse.Namespace) -> int:
-    settings = TokenSettings.from_env()
-    created = init_keys(settings)
-    print(f"{'created' if created else 'kept'} signing key {settings.signing_key_path} and JWKS {settings.jwks_path}")
-    return 0
-
-
-def cmd_token(args: argparse.Namespace) -> int:
-    minter = TokenMinter(TokenSettings.from_env())
-    print(minter.mint(args.user, args.tenant, tuple(args.groups), args.clearance, ttl_s=args.ttl))
-    return 0
 
 
 def cmd_topics(args: argparse.Namespace) -> int:
@@ -176,9 +163,10 @@ def cmd_health(args: argparse.Namespace) -> int:
     """Exit 0 when the service at the address reports SERVING (container healthchecks)."""
     from grpc_health.v1 import health_pb2, health_pb2_grpc
 
-    with grpc.insecure_channel(args.address) as channel:
+    with channel(args.address) as health_channel:
         try:
-            status = health_pb2_grpc.HealthStub(channel).Check(health_pb2.HealthCheckRequest(), timeout=args.timeout).status
+            stub = health_pb2_grpc.HealthStub(health_channel)
+            status = stub.Check(health_pb2.HealthCheckRequest(), timeout=args.timeout).status
         except grpc.RpcError as error:
             print(f"{args.address}: {error.code().name}", file=sys.stderr)
             return 1
@@ -212,13 +200,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="ragline", description=__doc__)
     commands = parser.add_subparsers(dest="command", required=True)
 
-    keys = commands.add_parser("keys", help="development signing keys").add_subparsers(dest="keys_command", required=True)
-    keys.add_parser("init", help="create a signing key and JWKS file if missing").set_defaults(func=cmd_keys_init)
-
-    token = commands.add_parser("token", help="mint a short-lived development token")
-    _identity_options(token)
-    token.add_argument("--ttl", type=int, default=300, help="lifetime in seconds")
-    token.set_defaults(func=cmd_token)
+    tokens.add_parser(commands)
 
     commands.add_parser("topics", help="create the Ragline topics that are missing").set_defaults(func=cmd_topics)
 
