@@ -15,7 +15,8 @@ TEST_ENV := RAGLINE_DATA_DIR=$(CURDIR)/data/test KAFKA_PORT=19092 KAFKA_CONTROLL
 	KAFKA_BOOTSTRAP_SERVERS=127.0.0.1:19092 REDIS_PORT=16379 REDIS_URL=redis://127.0.0.1:16379/0
 
 .PHONY: help setup protos check check-protos lint-protos check-compose infra-up infra-down keys topics \
-	run traces-up stop restart status demo test test-unit test-integration test-e2e bench clean
+	run traces-up stop restart status demo test test-unit test-integration test-e2e bench clean \
+	redteam train-guardrail
 
 help:
 	@echo "make run      start Kafka, Redis and the six services, load the sample corpus, ask a sample question"
@@ -25,6 +26,8 @@ help:
 	@echo "make status   show which services run"
 	@echo "make protos   regenerate the Python code from protos/ (make check-protos fails when it is stale)"
 	@echo "make bench    benchmarks"
+	@echo "make redteam  the red-team and false-positive suite against the running guardrail"
+	@echo "make train-guardrail   retrain the injection classifier (reproducible)"
 
 $(STAMP): pyproject.toml
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -118,6 +121,15 @@ test: setup check
 
 bench: setup
 	$(PY) bench/bench_embedding.py
+	$(PY) -m services.guardrail.benchmark
+
+# The red-team and false-positive suite against the running guardrail (make run first).
+redteam: setup
+	$(PY) -m tests.redteam.run
+
+# Retrains the injection classifier; commit services/guardrail/model/ with the corpus change.
+train-guardrail: setup
+	$(PY) -m services.guardrail.training
 
 clean: stop
 	rm -rf data

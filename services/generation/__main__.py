@@ -41,7 +41,7 @@ def build_answerer(endpoints: list[ModelEndpoint]) -> Answerer:
     router = ModelRouter.connect(endpoints, RetryPolicy.from_env(), deadline_s, lambda: CircuitBreaker(failures, open_s))
     order = [f"{endpoint.name} ({endpoint.model} at {endpoint.base_url})" for endpoint in endpoints]
     log.info("answering with chat models", extra={"fields": {"routing_order": order}})
-    return ChatModelAnswerer(router)
+    return ChatModelAnswerer(router, canary=env_str("RAGLINE_PROMPT_CANARY", ""))
 
 
 def main() -> None:
@@ -82,7 +82,7 @@ def main() -> None:
         generation_pb2_grpc.add_GenerationServiceServicer_to_server(GenerationServicer(orchestrator, feedback), server)
         return ["ragline.v1.GenerationService"]
 
-    serve("generation", listen_port("generation"), register, on_stop=[producer.flush, redis_client.close])
+    serve("generation", listen_port("generation"), register, on_stop=[producer.flush, redis_client.close], producer=producer)
 
 
 if __name__ == "__main__":

@@ -12,19 +12,21 @@ from services.generation.prompts import PromptTemplate
 
 
 class ChatModelAnswerer:
-    def __init__(self, router: ModelRouter):
+    def __init__(self, router: ModelRouter, canary: str = ""):
         self._router = router
+        # Shared with the guardrail (RAGLINE_PROMPT_CANARY), which blocks answers that leak it.
+        self._canary = canary
 
     def answer(
         self, question: str, passages: Sequence[retrieval_pb2.SearchHit], prompt: PromptTemplate, max_tokens: int
     ) -> Draft:
-        completion = self._router.complete(prompt.messages(question, passages), max_tokens)
+        completion = self._router.complete(prompt.messages(question, passages, self._canary), max_tokens)
         return _draft(completion, passages, prompt)
 
     def stream(
         self, question: str, passages: Sequence[retrieval_pb2.SearchHit], prompt: PromptTemplate, max_tokens: int
     ) -> Generator[str, None, Draft]:
-        deltas = self._router.stream(prompt.messages(question, passages), max_tokens)
+        deltas = self._router.stream(prompt.messages(question, passages, self._canary), max_tokens)
         marker = prompt.refusal_marker
         # Text is held back until it cannot be the refusal marker any more, so
         # that a refusal never streams to the caller as if it were an answer.

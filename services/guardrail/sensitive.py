@@ -1,8 +1,10 @@
-"""Detectors for personal data and secrets.
+"""Detectors for personal data and secrets, and the list of all of them.
 
 Patterns find candidates; checksums and shape rules then throw out the look-
 alikes (years, versions, dates, IP addresses, order numbers), because a
-guardrail that redacts every number is switched off by its users.
+guardrail that redacts every number is switched off by its users. National
+identifiers and IP addresses are in identifiers.py, names and addresses in
+people.py, the vendor token formats of detect-secrets in credentials.py.
 """
 
 from __future__ import annotations
@@ -13,7 +15,10 @@ import json
 import re
 from typing import Iterator
 
+from services.guardrail.credentials import find_secret_assignments, find_vendor_tokens
 from services.guardrail.findings import Detector, Finding
+from services.guardrail.identifiers import find_ip_addresses, find_national_ids
+from services.guardrail.people import find_addresses, find_person_names
 
 _EMAIL = re.compile(
     r"(?<![\w.%+/-])[A-Za-z0-9][A-Za-z0-9._%+-]{0,63}"
@@ -223,7 +228,17 @@ def _jwt_header_valid(token: str) -> bool:
 
 
 SENSITIVE_DETECTORS: tuple[Detector, ...] = (
-    find_emails, find_phone_numbers, find_payment_cards, find_ibans, find_secrets
+    find_emails,
+    find_phone_numbers,
+    find_payment_cards,
+    find_ibans,
+    find_national_ids,
+    find_ip_addresses,
+    find_person_names,
+    find_addresses,
+    find_secrets,
+    find_vendor_tokens,
+    find_secret_assignments,
 )
 
 

@@ -11,8 +11,9 @@ from opentelemetry import trace
 
 from ragline.auditing import AuditTrail
 from ragline.auth import Principal, current_principal
+from ragline.config import ConfigError
 from ragline.v1 import guardrail_pb2, guardrail_pb2_grpc
-from services.guardrail.policy import ALLOW, BLOCK, Policy, Screen
+from services.guardrail.policy import ALLOW, BLOCK, Policy, PolicyStore, Screen
 from services.guardrail.screens import Screener, ScreenResult
 
 AUDIT_ACTION = "guardrail.verdict"
@@ -33,7 +34,8 @@ def verdict_records(screen: Screen, result: ScreenResult, policy_version: str) -
             outcome="refused" if verdict.action == BLOCK else "ok",
             details={
                 "check": verdict.check,
-                "action": guardrail_pb2.Action.Name(verdict.action).removeprefix("ACTION_").lower(),
+                # The policy's treatment: mask and hash are redactions on the wire.
+                "action": verdict.treatment or guardrail_pb2.Action.Name(verdict.action).removeprefix("ACTION_").lower(),
                 "score": f"{verdict.score:.2f}",
                 "reason": verdict.reason,
                 "policy_version": policy_version,
@@ -52,9 +54,9 @@ def _require_text(context: grpc.ServicerContext, text: str) -> None:
 
 
 class GuardrailServicer(guardrail_pb2_grpc.GuardrailServiceServicer):
-    def __init__(self, screener: Screener, policy: Policy, trail: AuditTrail):
+    def __init__(self, screener: Screener, policies: PolicyStore, trail: AuditTrail):
         self._screener = screener
-        self._policy = policy
+        self._policies = policies
         self._trail = trail
 
     def ScreenDocument(
@@ -64,10 +66,11 @@ class GuardrailServicer(guardrail_pb2_grpc.GuardrailServiceServicer):
         _require_text(context, request.text)
         if not request.document_id:
             context.abort(grpc.StatusCode.INVALID_ARGUMENT, "document_id is empty: name the document being screened")
-        result = self._screener.screen_document(request.text, self._policy)
-        self._record(context, Screen.DOCUMENT, request.tenant, principal, result, [request.document_id])
+        policy = self._policy(context, request.tenant)
+        result = self._screener.screen_document(request.text, policy)
+        self._record(context, Screen.DOCUMENT, request.tenant, principal, policy, result, [request.document_id])
         return guardrail_pb2.ScreenDocumentResponse(
-            text=result.text, verdicts=self._verdicts(result), suspected_injection=result.suspected_injection
+            text=result.text, verdicts=_verdicts(result, policy), suspected_injection=result.suspected_injection
         )
 
     def ScreenInput(
@@ -76,22 +79,28 @@ class GuardrailServicer(guardrail_pb2_grpc.GuardrailServiceServicer):
         principal = self._admit(context, request.tenant)
         if not request.text.strip():
             context.abort(grpc.StatusCode.INVALID_ARGUMENT, "text is blank: send the question to screen")
-        result = self._screener.screen_input(request.text, self._policy)
-        self._record(context, Screen.INPUT, request.tenant, principal, result)
-        return guardrail_pb2.ScreenInputResponse(
-            allowed=result.allowed, text=result.text, verdicts=self._verdicts(result)
-        )
+        policy = self._policy(context, request.tenant)
+        result = self._screener.screen_input(request.text, policy)
+        self._record(context, Screen.INPUT, request.tenant, principal, policy, result)
+        return guardrail_pb2.ScreenInputResponse(allowed=result.allowed, text=result.text, verdicts=_verdicts(result, policy))
 
     def ScreenOutput(
         self, request: guardrail_pb2.ScreenOutputRequest, context: grpc.ServicerContext
     ) -> guardrail_pb2.ScreenOutputResponse:
         principal = self._admit(context, request.tenant)
         _require_text(context, request.text)
-        result = self._screener.screen_output(request.text, list(request.context), self._policy)
-        self._record(context, Screen.OUTPUT, request.tenant, principal, result)
-        return guardrail_pb2.ScreenOutputResponse(
-            allowed=result.allowed, text=result.text, verdicts=self._verdicts(result)
-        )
+        policy = self._policy(context, request.tenant)
+        result = self._screener.screen_output(request.text, list(request.context), policy)
+        self._record(context, Screen.OUTPUT, request.tenant, principal, policy, result)
+        return guardrail_pb2.ScreenOutputResponse(allowed=result.allowed, text=result.text, verdicts=_verdicts(result, policy))
+
+    def _policy(self, context: grpc.ServicerContext, tenant: str) -> Policy:
+        try:
+            return self._policies.for_tenant(tenant)
+        except ConfigError as error:
+            # Only a tenant file that was broken before its first use gets here; screening without it would
+            # apply rules the tenant did not choose.
+            context.abort(grpc.StatusCode.FAILED_PRECONDITION, f"the guardrail policy for tenant {tenant!r} cannot be loaded: {error}")
 
     def _admit(self, context: grpc.ServicerContext, tenant: str) -> Principal:
         if not tenant:
@@ -114,16 +123,17 @@ class GuardrailServicer(guardrail_pb2_grpc.GuardrailServiceServicer):
         screen: Screen,
         tenant: str,
         principal: Principal,
+        policy: Policy,
         result: ScreenResult,
         document_ids: Sequence[str] = (),
     ) -> None:
         span = trace.get_current_span()
         span.set_attribute("ragline.guardrail.screen", screen.value)
-        span.set_attribute("ragline.guardrail.policy_version", self._policy.version)
+        span.set_attribute("ragline.guardrail.policy_version", policy.version)
         span.set_attribute("ragline.guardrail.allowed", result.allowed)
         span.set_attribute("ragline.guardrail.checks", sorted({v.check for v in result.verdicts if v.action != ALLOW}))
         try:
-            for record in verdict_records(screen, result, self._policy.version):
+            for record in verdict_records(screen, result, policy.version):
                 self._trail.record(
                     AUDIT_ACTION,
                     tenant,
@@ -138,10 +148,9 @@ class GuardrailServicer(guardrail_pb2_grpc.GuardrailServiceServicer):
                 grpc.StatusCode.UNAVAILABLE, f"cannot record the verdict in the audit log, retry later: {error}"
             )
 
-    def _verdicts(self, result: ScreenResult) -> list[guardrail_pb2.Verdict]:
-        return [
-            guardrail_pb2.Verdict(
-                check=v.check, action=v.action, score=v.score, reason=v.reason, policy_version=self._policy.version
-            )
-            for v in result.verdicts
-        ]
+
+def _verdicts(result: ScreenResult, policy: Policy) -> list[guardrail_pb2.Verdict]:
+    return [
+        guardrail_pb2.Verdict(check=v.check, action=v.action, score=v.score, reason=v.reason, policy_version=policy.version)
+        for v in result.verdicts
+    ]

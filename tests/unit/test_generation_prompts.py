@@ -130,3 +130,10 @@ def test_the_shipped_versions_load_and_v2_refuses_with_a_marker():
     v1, v2 = load_prompt("answer@v1"), load_prompt("answer@v2")
     assert v1.refusal_marker == ""
     assert v2.refusal_marker == "NO_ANSWER:" and "NO_ANSWER:" in v2.messages("q", PASSAGES)[0]["content"]
+
+
+def test_the_canary_goes_into_the_system_prompt_only():
+    messages = load_prompt("answer@v2").messages("What is the leave policy?", [], canary="c4n4ry-7f3a")
+    assert "c4n4ry-7f3a" in messages[0]["content"]
+    assert all("c4n4ry-7f3a" not in message["content"] for message in messages[1:])
+    assert "c4n4ry" not in load_prompt("answer@v2").messages("What is the leave policy?", [])[0]["content"]

@@ -1,0 +1,1 @@
+"""Training of the injection classifier (`make train-guardrail`)."""
