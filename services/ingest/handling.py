@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import logging
 
-from confluent_kafka import KafkaError, KafkaException
+from confluent_kafka import TIMESTAMP_NOT_AVAILABLE, KafkaError, KafkaException, Message
+from google.protobuf.timestamp_pb2 import Timestamp
 
 from ragline.auditing import AuditTrail
-from ragline.kafka import CHUNKS, EventProducer, ReceivedEvent, RejectedEvent
-from ragline.v1 import chunks_pb2, documents_pb2
+from ragline.kafka import CHUNKS, EventProducer, ReceivedEvent, RejectedEvent, now_timestamp
+from ragline.v1 import chunks_pb2
+from services.ingest.decoding import decode_document_event
 from services.ingest.pipeline import PRODUCER, DocumentPipeline, audit_details
 
 log = logging.getLogger("ragline.ingest")
@@ -27,11 +29,11 @@ class DocumentEventHandler:
         self._audit = audit
 
     def __call__(self, received: ReceivedEvent) -> None:
-        event = received.decode(documents_pb2.DocumentEvent)
+        event = decode_document_event(received)
         tenant = event.header.tenant
         documents = [event.document_id] if event.document_id else []
         try:
-            chunks = self._pipeline.process(event)
+            chunks = self._pipeline.process(event, logged_at(received.message))
             self._publish(tenant, event.document_id, chunks)
         except RejectedEvent as rejection:
             if tenant:
@@ -59,3 +61,13 @@ class DocumentEventHandler:
                 "on the broker and the producers, or split the document"
             )
             raise RejectedEvent("publish", reason, tenant) from None
+
+
+def logged_at(message: Message) -> Timestamp:
+    """When Kafka logged the message (its timestamp), or now if it carries none."""
+    kind, milliseconds = message.timestamp()
+    if kind == TIMESTAMP_NOT_AVAILABLE or milliseconds <= 0:
+        return now_timestamp()
+    stamp = Timestamp()
+    stamp.FromMilliseconds(milliseconds)
+    return stamp

@@ -1,4 +1,4 @@
-"""One document event in, one chunk event out: validate, parse, screen, chunk.
+"""One document event in, one chunk event out: validate, fetch, parse, screen, chunk.
 
 Every way an event can fail for good raises RejectedEvent with the stage and a
 reason a person can act on; the consumer turns it into a dead letter and the
@@ -14,14 +14,17 @@ import hashlib
 from concurrent.futures import ThreadPoolExecutor
 from typing import Callable
 
+from google.protobuf.timestamp_pb2 import Timestamp
 from opentelemetry import trace
 
 from ragline.auditing import event_header
 from ragline.kafka import RejectedEvent
 from ragline.v1 import chunks_pb2, common_pb2, documents_pb2, guardrail_pb2
 from services.ingest.chunking import Chunker
-from services.ingest.parsing import Block, UnparsableDocument, parse
-from services.ingest.validation import media_type, validate
+from services.ingest.fetching import UnreadableReference, shown
+from services.ingest.limits import Limits
+from services.ingest.parsing import Block, UnparsableDocument
+from services.ingest.validation import check_content, media_type, validate
 
 tracer = trace.get_tracer("ragline.ingest")
 
@@ -29,6 +32,10 @@ PRODUCER = "ingest"
 
 # (tenant, document_id, text) -> the guardrail's verdict on the text.
 Screen = Callable[[str, str, str], guardrail_pb2.ScreenDocumentResponse]
+# content_uri -> the bytes behind it; raises UnreadableReference.
+Fetch = Callable[[str], bytes]
+# (media type, content) -> blocks; raises UnparsableDocument.
+Parse = Callable[[str, bytes], list[Block]]
 
 
 def chunk_id(tenant: str, document_id: str, document_version: int, ordinal: int, text: str) -> str:
@@ -48,16 +55,29 @@ def sha256_hex(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
 
 
+def published_at(header: common_pb2.EventHeader, logged_at: Timestamp) -> Timestamp:
+    """When the document event was published: the producer's header.produced_at, or
+    when the producer left it empty, the time Kafka logged the event."""
+    if header.produced_at.seconds or header.produced_at.nanos:
+        return header.produced_at
+    return logged_at
+
+
 class DocumentPipeline:
-    def __init__(self, screen: Screen, chunker: Chunker, max_document_bytes: int, screen_concurrency: int = 1):
+    def __init__(
+        self, screen: Screen, chunker: Chunker, limits: Limits, fetch: Fetch, parse: Parse, screen_concurrency: int = 1
+    ):
         self._screen = screen
         self._chunker = chunker
-        self._max_document_bytes = max_document_bytes
+        self._limits = limits
+        self._fetch = fetch
+        self._parse = parse
         self._pool = ThreadPoolExecutor(max_workers=screen_concurrency, thread_name_prefix="ingest-screen")
 
-    def process(self, event: documents_pb2.DocumentEvent) -> chunks_pb2.ChunkEvent:
+    def process(self, event: documents_pb2.DocumentEvent, logged_at: Timestamp) -> chunks_pb2.ChunkEvent:
+        """`logged_at`: when Kafka logged the event, the publish time if the producer gave none."""
         tenant = event.header.tenant
-        problem = validate(event, self._max_document_bytes)
+        problem = validate(event, self._limits)
         if problem:
             raise RejectedEvent("validate", problem, tenant)
         result = chunks_pb2.ChunkEvent(header=event_header(tenant, PRODUCER), document_id=event.document_id)
@@ -74,8 +94,9 @@ class DocumentPipeline:
             "ragline.document.version": upsert.provenance.document_version,
             "ragline.document.mime_type": kind,
         }
+        content = upsert.content or self._fetched(upsert, attributes, tenant)
         with tracer.start_as_current_span("ragline.ingest.parse", attributes=attributes) as span:
-            blocks = self._parse(kind, upsert.content, tenant)
+            blocks = self._blocks(kind, content, tenant)
             span.set_attribute("ragline.document.blocks", len(blocks))
         with tracer.start_as_current_span("ragline.ingest.screen", attributes=attributes) as span:
             blocks, suspected = self._screened(tenant, event.document_id, blocks)
@@ -89,7 +110,8 @@ class DocumentPipeline:
         provenance = common_pb2.Provenance()
         provenance.CopyFrom(upsert.provenance)
         if not provenance.content_hash:
-            provenance.content_hash = sha256_hex(upsert.content)
+            provenance.content_hash = sha256_hex(content)
+        published = published_at(event.header, logged_at)
         version = provenance.document_version
         result.document_version = version
         for ordinal, piece in enumerate(pieces):
@@ -106,18 +128,30 @@ class DocumentPipeline:
                 provenance=provenance,
                 metadata=metadata,
                 suspected_injection=any(suspected[index] for index in piece.blocks),
+                published_at=published,
             )
         return result
 
-    @staticmethod
-    def _parse(kind: str, content: bytes, tenant: str) -> list[Block]:
+    def _fetched(self, upsert: documents_pb2.DocumentUpsert, attributes: dict, tenant: str) -> bytes:
+        """The content behind upsert.content_uri, checked as inline content would be."""
+        uri = upsert.content_uri
+        scheme = uri.partition(":")[0].lower()
+        with tracer.start_as_current_span("ragline.ingest.fetch", attributes={**attributes, "url.scheme": scheme}) as span:
+            try:
+                content = self._fetch(uri)
+            except UnreadableReference as error:
+                raise RejectedEvent("fetch", str(error), tenant) from None
+            span.set_attribute("ragline.document.bytes", len(content))
+        problem = check_content(upsert, content, self._limits)
+        if problem:
+            raise RejectedEvent("validate", f"{problem} (content read from {shown(uri)})", tenant)
+        return content
+
+    def _blocks(self, kind: str, content: bytes, tenant: str) -> list[Block]:
         try:
-            blocks = parse(kind, content)
+            blocks = self._parse(kind, content)
         except UnparsableDocument as error:
             raise RejectedEvent("parse", str(error), tenant) from None
-        except Exception as error:  # noqa: BLE001 - a document that breaks a parser is a dead letter, not a crash
-            reason = f"the {kind} content cannot be parsed: {type(error).__name__}: {error}"
-            raise RejectedEvent("parse", reason, tenant) from error
         if not blocks:
             reason = f"the {kind} content has no text to index: publish a delete to remove it"
             raise RejectedEvent("parse", reason, tenant)

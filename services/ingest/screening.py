@@ -28,7 +28,7 @@ class GuardrailScreen:
     def __call__(self, tenant: str, document_id: str, text: str) -> guardrail_pb2.ScreenDocumentResponse:
         request = guardrail_pb2.ScreenDocumentRequest(tenant=tenant, document_id=document_id, text=text)
         try:
-            return self._stub.ScreenDocument(request, timeout=self._timeout_s, metadata=self._credentials.metadata())
+            return self._stub.ScreenDocument(request, timeout=self._timeout_s, metadata=self._credentials.metadata("guardrail"))
         except grpc.RpcError as error:
             code = error.code()
             if code in _RETRIED_ERRORS:

@@ -13,6 +13,7 @@ from ragline.auditing import SCHEMA_VERSION
 from ragline.auth import current_principal
 from ragline.kafka import DOCUMENTS, now_timestamp
 from ragline.v1 import documents_pb2, ingest_pb2, ingest_pb2_grpc
+from services.ingest.limits import Limits
 from services.ingest.validation import validate
 
 RPC_PRODUCER = "ingest-rpc"
@@ -22,9 +23,9 @@ Publish = Callable[[str, str, Message], tuple[int, int]]
 
 
 class IngestServicer(ingest_pb2_grpc.IngestServiceServicer):
-    def __init__(self, publish: Publish, max_document_bytes: int):
+    def __init__(self, publish: Publish, limits: Limits):
         self._publish = publish
-        self._max_document_bytes = max_document_bytes
+        self._limits = limits
 
     def Ingest(self, request: ingest_pb2.IngestRequest, context: grpc.ServicerContext) -> ingest_pb2.IngestResponse:
         principal = current_principal.get()
@@ -49,7 +50,7 @@ class IngestServicer(ingest_pb2_grpc.IngestServiceServicer):
         # This call is what produced the event: when, and by what, are ours to say.
         header.produced_at.CopyFrom(now_timestamp())
         header.producer = RPC_PRODUCER
-        problem = validate(event, self._max_document_bytes)
+        problem = validate(event, self._limits)
         if problem:
             context.abort(grpc.StatusCode.INVALID_ARGUMENT, problem)
         try:

@@ -2,14 +2,19 @@
 
 from __future__ import annotations
 
+import io
 import json
+import zipfile
 from pathlib import Path
 
 from ragline.auth import CLEARANCES
 from ragline.cli import corpus
+from samples.make_docx import build_docx
 from samples.make_pdf import build_pdf
 from services.ingest.parsing import parse
-from services.ingest.validation import SUPPORTED_TYPES, validate
+from services.ingest.limits import Limits
+from services.ingest.media_types import DOCX, SUPPORTED_TYPES
+from services.ingest.validation import validate
 
 CORPUS = Path(__file__).resolve().parents[2] / "samples" / "corpus"
 MANIFEST = json.loads((CORPUS / "manifest.json").read_text(encoding="utf-8"))
@@ -32,7 +37,7 @@ def test_the_manifest_lists_every_file_with_complete_provenance():
     confidential = [d for d in documents if d["sensitivity"] == "confidential"]
     assert [(d["file"], d["access_groups"]) for d in confidential] == [("expense-policy.pdf", ["finance"])]
     assert sorted(d["mime_type"] for d in documents) == sorted(
-        ["text/markdown"] * 2 + ["text/html"] + ["text/plain"] * 2 + ["application/pdf"]
+        ["text/markdown"] * 2 + ["text/html"] + ["text/plain"] * 2 + ["application/pdf"] + [DOCX]
     )
 
 
@@ -41,13 +46,22 @@ def test_the_cli_turns_every_sample_into_a_valid_event_with_text():
     assert len(specs) == len(MANIFEST["documents"])
     for spec in specs:
         event = corpus.upsert_event(tenant, spec)
-        assert validate(event, 20 * 1024 * 1024) is None, spec.path.name
+        assert validate(event, Limits()) is None, spec.path.name
         assert event.upsert.provenance.access.groups and event.upsert.provenance.title, spec.path.name
         assert len(parse(event.upsert.mime_type, event.upsert.content)) >= 2, spec.path.name
 
 
 def test_the_committed_pdf_is_what_make_pdf_writes():
     assert (CORPUS / "expense-policy.pdf").read_bytes() == build_pdf()
+
+
+def test_the_committed_docx_holds_what_make_docx_writes():
+    # Entry by entry: the compressed bytes depend on the zlib build, the contents do not.
+    def entries(package: bytes) -> dict[str, bytes]:
+        with zipfile.ZipFile(io.BytesIO(package)) as archive:
+            return {name: archive.read(name) for name in archive.namelist()}
+
+    assert entries((CORPUS / "warehouse-safety.docx").read_bytes()) == entries(build_docx())
 
 
 def test_each_benchmark_fact_is_stated_in_one_document_only():
@@ -64,6 +78,8 @@ def test_each_benchmark_fact_is_stated_in_one_document_only():
         "VPN sessions expire after 12 hours": "security-vpn-policy.html",
         "every Monday at 10:00 CET": "oncall-runbook.md",
         "extension 4357": "onboarding-faq.txt",
+        "the speed limit for forklifts inside the warehouse is 8 km/h": "warehouse-safety.docx",
+        "Charging bay | Face shield, acid-resistant gloves and apron | Maintenance lead": "warehouse-safety.docx",
     }
     for fact, source in facts.items():
         assert [name for name, text in texts.items() if fact in text] == [source], fact

@@ -18,6 +18,7 @@ from ragline.auth import TokenMinter, TokenSettings, TokenVerifier, init_keys
 from ragline.kafka import DOCUMENTS
 from ragline.rpc import AuthInterceptor
 from ragline.v1 import common_pb2, documents_pb2, ingest_pb2, ingest_pb2_grpc
+from services.ingest.limits import Limits
 from services.ingest.server import IngestServicer
 
 
@@ -57,7 +58,7 @@ def published() -> Published:
 def stub(settings: TokenSettings, published: Published):
     interceptors = [AuthInterceptor(TokenVerifier(settings))]
     server = grpc.server(futures.ThreadPoolExecutor(max_workers=2), interceptors=interceptors)
-    ingest_pb2_grpc.add_IngestServiceServicer_to_server(IngestServicer(published, max_document_bytes=1000), server)
+    ingest_pb2_grpc.add_IngestServiceServicer_to_server(IngestServicer(published, Limits(document_bytes=1000)), server)
     port = server.add_insecure_port("127.0.0.1:0")
     server.start()
     channel = grpc.insecure_channel(f"127.0.0.1:{port}")
@@ -76,7 +77,11 @@ def request(tenant: str = "", event_id: str = "", content: bytes = b"# Hello\n\n
             header=common_pb2.EventHeader(tenant=tenant, event_id=event_id, producer="somebody-else"),
             document_id="guide",
             upsert=documents_pb2.DocumentUpsert(
-                provenance=common_pb2.Provenance(document_version=1, sensitivity=common_pb2.SENSITIVITY_INTERNAL),
+                provenance=common_pb2.Provenance(
+                    document_version=1,
+                    sensitivity=common_pb2.SENSITIVITY_INTERNAL,
+                    access=common_pb2.AccessList(groups=["all-staff"]),
+                ),
                 mime_type="text/markdown",
                 content=content,
             ),
@@ -129,9 +134,23 @@ def test_an_invalid_event_is_refused_and_not_published(stub, settings, published
         stub.Ingest(request(content=b"x" * 1001), metadata=bearer(settings))
     assert "above the limit of 1000" in error.value.details()
     with pytest.raises(grpc.RpcError) as error:
+        stub.Ingest(request(content=b"%PDF-1.7\n"), metadata=bearer(settings))
+    assert "content declared as text/markdown is a PDF document" in error.value.details()
+    with pytest.raises(grpc.RpcError) as error:
         stub.Ingest(ingest_pb2.IngestRequest(), metadata=bearer(settings))
     assert error.value.code() == grpc.StatusCode.INVALID_ARGUMENT and "event is missing" in error.value.details()
     assert published.events == []
+
+
+def test_a_reference_is_published_as_it_is_and_read_by_the_consumer_later(stub, settings, published):
+    by_reference = request(content=b"")
+    by_reference.event.upsert.content_uri = "https://docs.example/guide.md"
+    stub.Ingest(by_reference, metadata=bearer(settings))
+    assert published.events[0][2].upsert.content_uri == "https://docs.example/guide.md"
+    by_reference.event.upsert.content_uri = "ftp://docs.example/guide.md"
+    with pytest.raises(grpc.RpcError) as error:
+        stub.Ingest(by_reference, metadata=bearer(settings))
+    assert error.value.code() == grpc.StatusCode.INVALID_ARGUMENT and "has scheme 'ftp'" in error.value.details()
 
 
 def test_kafka_not_acknowledging_is_unavailable_with_the_event_id_to_retry(stub, settings, published):

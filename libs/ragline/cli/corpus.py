@@ -13,7 +13,15 @@ from google.protobuf.timestamp_pb2 import Timestamp
 from ragline.auditing import event_header
 from ragline.v1 import common_pb2, documents_pb2
 
-MIME_TYPES = {".md": "text/markdown", ".markdown": "text/markdown", ".txt": "text/plain", ".html": "text/html", ".htm": "text/html", ".pdf": "application/pdf"}
+MIME_TYPES = {
+    ".md": "text/markdown",
+    ".markdown": "text/markdown",
+    ".txt": "text/plain",
+    ".html": "text/html",
+    ".htm": "text/html",
+    ".pdf": "application/pdf",
+    ".docx": "application/vnd.openxmlformats-officedocument.wordprocessingml.document",
+}
 SENSITIVITIES = {name.removeprefix("SENSITIVITY_").lower(): value for name, value in common_pb2.Sensitivity.items()}
 
 

@@ -40,10 +40,9 @@ class ServiceLauncher:
     def pid(self, name: str) -> int | None:
         try:
             pid = int(self.pid_file(name).read_text())
-            os.kill(pid, 0)
-            return pid
-        except (FileNotFoundError, ValueError, ProcessLookupError):
+        except (FileNotFoundError, ValueError):
             return None
+        return pid if _alive(pid) else None
 
     def start(self, name: str) -> int:
         if (pid := self.pid(name)) is not None:
@@ -86,16 +85,12 @@ class ServiceLauncher:
             return
         os.kill(pid, sig)
         deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            try:
-                finished, _ = os.waitpid(pid, os.WNOHANG)
-            except ChildProcessError:
-                finished = 0 if _alive(pid) else pid
-            if finished == pid or not _alive(pid):
-                break
+        while _alive(pid) and time.monotonic() < deadline:
             time.sleep(0.1)
-        else:
+        if _alive(pid):
             os.kill(pid, signal.SIGKILL)
+            while _alive(pid):
+                time.sleep(0.05)
         self.pid_file(name).unlink(missing_ok=True)
 
     def start_all(self, timeout: float = 120.0) -> None:
@@ -110,8 +105,16 @@ class ServiceLauncher:
 
 
 def _alive(pid: int) -> bool:
+    """True while the process runs; a dead child is reaped, and a zombie that
+    init has not reaped yet counts as dead."""
     try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
+        finished, _ = os.waitpid(pid, os.WNOHANG)
+        if finished == pid:
+            return False
+    except ChildProcessError:
+        pass
+    try:
+        with open(f"/proc/{pid}/stat", encoding="ascii") as stat:
+            return stat.read().rsplit(")", 1)[1].split()[0] != "Z"
+    except (FileNotFoundError, ProcessLookupError, IndexError):
         return False
-    return True

@@ -6,23 +6,21 @@ from __future__ import annotations
 import argparse
 import os
 import sys
-import uuid
 from pathlib import Path
 
 import grpc
-from confluent_kafka import Consumer, TopicPartition
 from opentelemetry import trace
 from opentelemetry.trace import SpanKind
 
 from ragline.auth import TokenMinter, TokenSettings
-from ragline.cli import audit, corpus, cost, prompts, tokens
+from ragline.cli import audit, corpus, cost, deadletters, prompts, tokens
 from ragline.cli.launcher import SERVICES, ServiceLauncher
 from ragline.cli.otlp import read_spans, render_tree, start_receiver
-from ragline.config import data_dir, env_str, kafka_client_settings, repo_root, target
-from ragline.kafka import DEADLETTER, DOCUMENTS, EventProducer, ensure_topics
+from ragline.config import data_dir, env_str, repo_root, target
+from ragline.kafka import DOCUMENTS, EventProducer, ensure_topics
 from ragline.rpc import channel, connect
 from ragline.telemetry import current_trace_id, setup_tracing
-from ragline.v1 import deadletter_pb2, generation_pb2, generation_pb2_grpc
+from ragline.v1 import generation_pb2, generation_pb2_grpc
 
 tracer = trace.get_tracer("ragline.cli")
 
@@ -67,7 +65,7 @@ def cmd_publish(args: argparse.Namespace) -> int:
         tenant = args.tenant
         specs = corpus.specs_from_paths([Path(p) for p in args.paths], args.groups, args.sensitivity, args.version)
     if not specs:
-        print("no publishable files (.md .txt .html .pdf) found", file=sys.stderr)
+        print("no publishable files (.md .txt .html .pdf .docx) found", file=sys.stderr)
         return 1
     for document_id, trace_id in publish_documents(tenant, specs):
         print(f"published {tenant}/{document_id} trace_id={trace_id}")
@@ -116,29 +114,6 @@ def cmd_ask(args: argparse.Namespace) -> int:
         print(f"error: {error.code().name}: {error.details()}", file=sys.stderr)
         return 1
     print_answer(answer, streamed=args.stream)
-    return 0
-
-
-def cmd_deadletters(args: argparse.Namespace) -> int:
-    settings = kafka_client_settings()
-    settings.update({"group.id": f"ragline-cli-{uuid.uuid4().hex}", "enable.auto.commit": False})
-    consumer = Consumer(settings)
-    metadata = consumer.list_topics(DEADLETTER, timeout=10).topics[DEADLETTER]
-    partitions = [TopicPartition(DEADLETTER, p, 0) for p in metadata.partitions]
-    ends = {p.partition: consumer.get_watermark_offsets(p, timeout=10)[1] for p in partitions}
-    consumer.assign(partitions)
-    remaining = {p for p, end in ends.items() if end > 0}
-    while remaining:
-        message = consumer.poll(5.0)
-        if message is None:
-            break
-        if message.error():
-            continue
-        letter = deadletter_pb2.DeadLetter.FromString(message.value())
-        print(f"{letter.failed_at.ToJsonString()} {letter.source_topic}@{letter.source_partition}:{letter.source_offset} [{letter.consumer}/{letter.stage}] {letter.reason}")
-        if message.offset() + 1 >= ends[message.partition()]:
-            remaining.discard(message.partition())
-    consumer.close()
     return 0
 
 
@@ -205,7 +180,7 @@ def build_parser() -> argparse.ArgumentParser:
     commands.add_parser("topics", help="create the Ragline topics that are missing").set_defaults(func=cmd_topics)
 
     publish = commands.add_parser("publish", help="publish files or folders as document events")
-    publish.add_argument("paths", nargs="*", help="files or folders (.md .txt .html .pdf)")
+    publish.add_argument("paths", nargs="*", help="files or folders (.md .txt .html .pdf .docx)")
     publish.add_argument("--manifest", help="a manifest.json naming tenant, files and their provenance")
     publish.add_argument("--tenant", default=env_str("RAGLINE_TENANT", "northwind"))
     publish.add_argument("--groups", nargs="*", default=["all-staff"], help="groups allowed to read the documents")
@@ -227,7 +202,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     audit.add_parser(commands)
 
-    commands.add_parser("deadletters", help="list the events on the dead-letter topic").set_defaults(func=cmd_deadletters)
+    deadletters.add_parser(commands)
 
     services = commands.add_parser("services", help="run the six services as local processes")
     services.add_argument("action", choices=["start", "stop", "restart", "status"])

@@ -8,7 +8,9 @@ knows its section.
 
 from __future__ import annotations
 
+from services.ingest.media_types import DOCX, PDF
 from services.ingest.parsing.blocks import Block, BlockKind, UnparsableDocument
+from services.ingest.parsing.docx import parse_docx
 from services.ingest.parsing.html import parse_html
 from services.ingest.parsing.markdown import parse_markdown
 from services.ingest.parsing.pdf import parse_pdf
@@ -16,14 +18,28 @@ from services.ingest.parsing.plain import parse_plain_text
 
 __all__ = [
     "Block", "BlockKind", "UnparsableDocument",
-    "parse", "parse_html", "parse_markdown", "parse_pdf", "parse_plain_text",
+    "parse", "parse_docx", "parse_html", "parse_markdown", "parse_pdf", "parse_plain_text",
 ]  # fmt: skip
 
 
 def parse(media_type: str, content: bytes) -> list[Block]:
-    """Blocks in document order. `media_type` is one of validation.SUPPORTED_TYPES."""
-    if media_type == "application/pdf":
+    """Blocks in document order. `media_type` is one of media_types.SUPPORTED_TYPES.
+
+    Raises UnparsableDocument, whatever went wrong inside a parser: content that
+    breaks a parser is refused with the reason, it does not crash the service."""
+    try:
+        return _parse(media_type, content)
+    except (UnparsableDocument, MemoryError):
+        raise
+    except Exception as error:  # noqa: BLE001 - parsers raise many types for hostile content
+        raise UnparsableDocument(f"the {media_type} content cannot be parsed: {type(error).__name__}: {error}") from error
+
+
+def _parse(media_type: str, content: bytes) -> list[Block]:
+    if media_type == PDF:
         return parse_pdf(content)
+    if media_type == DOCX:
+        return parse_docx(content)
     # utf-8-sig drops a byte-order mark; validation has already checked the encoding.
     text = content.decode("utf-8-sig").replace("\r\n", "\n").replace("\r", "\n")
     if media_type == "text/markdown":

@@ -17,7 +17,7 @@ def parse_pdf(content: bytes) -> list[Block]:
         if reader.is_encrypted and not reader.decrypt(""):
             raise UnparsableDocument("the PDF is password-protected: publish it without encryption")
         pages = list(reader.pages)
-    except UnparsableDocument:
+    except (UnparsableDocument, MemoryError):
         raise
     except Exception as error:  # noqa: BLE001 - pypdf raises many types for broken files
         raise UnparsableDocument(f"the PDF cannot be opened: {type(error).__name__}: {error}") from None
@@ -25,6 +25,8 @@ def parse_pdf(content: bytes) -> list[Block]:
     for number, page in enumerate(pages, start=1):
         try:
             text = page.extract_text() or ""
+        except MemoryError:
+            raise
         except Exception as error:  # noqa: BLE001
             raise UnparsableDocument(f"text of PDF page {number} cannot be extracted: {error}") from None
         for paragraph in re.split(r"\n\s*\n", text.replace("\x00", "")):
