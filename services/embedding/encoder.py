@@ -6,7 +6,8 @@ and L2 normalization, in float32 (see docs/adr/0002-embedding-runtime.md).
 Sequences are packed rather than padded: the dense layers run on the real
 tokens of all sequences stacked together, and self-attention runs per sequence
 over its own tokens only. That is exactly what the attention mask computes
-(masked keys get a softmax weight of exactly 0), minus the work on padding.
+(masked keys get a softmax weight of exactly 0), minus all work on padding, so
+a batch of mixed lengths costs what its tokens cost.
 """
 
 from __future__ import annotations
@@ -75,11 +76,11 @@ class MiniLMEncoder:
         if not texts:
             return output
         token_ids = [encoding.ids for encoding in self._tokenizer.encode_batch(list(texts))]
-        # Neighbours by length share a sub-batch, so each sub-batch's memory use is predictable.
-        order = sorted(range(len(texts)), key=lambda i: len(token_ids[i]))
-        for start in range(0, len(order), self.batch_size):
-            members = order[start : start + self.batch_size]
-            output[members] = self._embed_packed([token_ids[i] for i in members])
+        # Packing wastes nothing on mixed lengths, so sub-batches need no
+        # sorting by length; they only bound the activations' memory.
+        for start in range(0, len(texts), self.batch_size):
+            stop = start + self.batch_size
+            output[start:stop] = self._embed_packed(token_ids[start:stop])
         return output
 
     def _embed_packed(self, sequences: list[list[int]]) -> np.ndarray:
