@@ -13,19 +13,18 @@ from ragline.v1 import generation_pb2_grpc
 from services.generation.answer_cache import AnswerCache
 from services.generation.answer_policy import AnswerPolicies
 from services.generation.answerer import Answerer
-from services.generation.chat_model import ChatModelAnswerer
 from services.generation.circuit_breaker import CircuitBreaker
 from services.generation.clients import EmbeddingClient, GuardrailClient, RetrievalClient
 from services.generation.cost_ledger import CostLedger
 from services.generation.extractive import ExtractiveAnswerer
 from services.generation.feedback import AnswerBook, FeedbackDesk
 from services.generation.model_endpoints import ModelEndpoint, endpoints_from_env
-from services.generation.model_router import ModelRouter
 from services.generation.orchestrator import AnswerOrchestrator
 from services.generation.pricing import PriceTable
 from services.generation.prompt_registry import PromptRegistry, PromptRoutingStore
 from services.generation.redis_connection import connect_redis
 from services.generation.retry import RetryPolicy
+from services.generation.sensitivity_routing import SensitivityRouting, sensitivity_label
 from services.generation.server import GenerationServicer
 
 log = logging.getLogger("ragline.generation")
@@ -38,10 +37,19 @@ def build_answerer(endpoints: list[ModelEndpoint]) -> Answerer:
     failures = env_int("RAGLINE_MODEL_BREAKER_FAILURES", 5, minimum=1)
     open_s = env_float("RAGLINE_MODEL_BREAKER_OPEN_S", 30.0, minimum=0.1)
     deadline_s = env_float("RAGLINE_MODEL_DEADLINE_S", 120.0, minimum=0.1)
-    router = ModelRouter.connect(endpoints, RetryPolicy.from_env(), deadline_s, lambda: CircuitBreaker(failures, open_s))
-    order = [f"{endpoint.name} ({endpoint.model} at {endpoint.base_url})" for endpoint in endpoints]
+    routing = SensitivityRouting.connect(
+        endpoints,
+        RetryPolicy.from_env(),
+        deadline_s,
+        lambda: CircuitBreaker(failures, open_s),
+        canary=env_str("RAGLINE_PROMPT_CANARY", ""),
+    )
+    order = [
+        f"{endpoint.name} ({endpoint.model} at {endpoint.base_url}, up to {sensitivity_label(endpoint.max_sensitivity)})"
+        for endpoint in endpoints
+    ]
     log.info("answering with chat models", extra={"fields": {"routing_order": order}})
-    return ChatModelAnswerer(router, canary=env_str("RAGLINE_PROMPT_CANARY", ""))
+    return routing
 
 
 def main() -> None:

@@ -3,6 +3,10 @@
 Either a file (RAGLINE_MODEL_ENDPOINTS_FILE, TOML, one [[endpoints]] table per
 endpoint, the first is tried first), or one endpoint from RAGLINE_MODEL_* /
 OPENAI_* variables. Neither means no model: answers are extractive.
+
+Each endpoint is cleared up to a sensitivity (`max_sensitivity`); one that
+does not say is cleared for public content only, so forgetting the mark can
+keep content from a model but never send it somewhere it may not go.
 """
 
 from __future__ import annotations
@@ -14,7 +18,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import urlsplit
 
+from ragline.auth import CLEARANCES
 from ragline.config import ConfigError, env_float
+from ragline.v1 import common_pb2
+
+DEFAULT_MAX_SENSITIVITY = "public"
 
 _NAME = re.compile(r"^[A-Za-z0-9_.-]{1,64}$")
 
@@ -29,6 +37,8 @@ class ModelEndpoint:
     # The price table entry for this endpoint's calls: a [models.<price>] or an
     # [on_premises.<price>] entry; by default the model name.
     price: str
+    # The highest Sensitivity value this endpoint may receive.
+    max_sensitivity: int = common_pb2.SENSITIVITY_PUBLIC
 
     @property
     def server(self) -> tuple[str, int]:
@@ -63,6 +73,10 @@ def _single_endpoint(timeout_s: float) -> ModelEndpoint | None:
         model=model,
         timeout_s=timeout_s,
         price=model,
+        max_sensitivity=_sensitivity(
+            os.environ.get("RAGLINE_MODEL_MAX_SENSITIVITY", "").strip() or DEFAULT_MAX_SENSITIVITY,
+            "RAGLINE_MODEL_MAX_SENSITIVITY",
+        ),
     )
 
 
@@ -106,7 +120,16 @@ def _endpoint(entry: object, where: str, default_timeout_s: float) -> ModelEndpo
         model=model,
         timeout_s=float(timeout_s),
         price=str(entry.get("price", model)),
+        max_sensitivity=_sensitivity(
+            entry.get("max_sensitivity", DEFAULT_MAX_SENSITIVITY), f"{where}: endpoint {name} max_sensitivity"
+        ),
     )
+
+
+def _sensitivity(label: object, what: str) -> int:
+    if not isinstance(label, str) or label.strip().lower() not in CLEARANCES:
+        raise ConfigError(f"{what}={label!r}: use one of {', '.join(CLEARANCES)}")
+    return CLEARANCES[label.strip().lower()]
 
 
 def _checked_url(url: str, what: str) -> str:

@@ -79,13 +79,7 @@ class ModelRouter:
         deadline_s: float,
         breaker: Callable[[], CircuitBreaker],
     ) -> "ModelRouter":
-        routed = [
-            # The client's own retries are off: this router retries, so that every
-            # attempt counts on the circuit breaker and a long wait can go elsewhere.
-            RoutedEndpoint(endpoint, openai.OpenAI(base_url=endpoint.base_url, api_key=endpoint.api_key, max_retries=0), breaker())
-            for endpoint in endpoints
-        ]
-        return cls(routed, retry, deadline_s)
+        return cls(routed_endpoints(endpoints, breaker), retry, deadline_s)
 
     def complete(self, messages: Messages, max_tokens: int) -> Completion:
         route = self._route(messages, max_tokens, streaming=False)
@@ -170,6 +164,16 @@ class ModelRouter:
                 time.sleep(wait)
             finally:
                 call.close()
+
+
+def routed_endpoints(endpoints: Sequence[ModelEndpoint], breaker: Callable[[], CircuitBreaker]) -> list[RoutedEndpoint]:
+    """One client and one circuit breaker per endpoint, to share between routers."""
+    return [
+        # The client's own retries are off: the router retries, so that every
+        # attempt counts on the circuit breaker and a long wait can go elsewhere.
+        RoutedEndpoint(endpoint, openai.OpenAI(base_url=endpoint.base_url, api_key=endpoint.api_key, max_retries=0), breaker())
+        for endpoint in endpoints
+    ]
 
 
 def _call(

@@ -29,6 +29,7 @@ from services.generation.cost_ledger import Charge, CostLedger
 from services.generation.errors import DependencyError, InvalidRequest
 from services.generation.feedback import AnswerBook
 from services.generation.prompts import PromptTemplate
+from services.generation.sensitivity_routing import passage_sensitivity, sensitivity_label
 from services.generation.sentences import SentenceBuffer, cut_to_sentences, without_unfinished_sentence
 
 log = logging.getLogger(__name__)
@@ -324,6 +325,10 @@ class AnswerOrchestrator:
             "cited_chunk_ids": ",".join(citation.chunk_id for citation in citations),
             "cited_document_ids": ",".join(dict.fromkeys(citation.document_id for citation in citations)),
         }
+        if draft:
+            # The routing decision: which endpoint read the passages, and how many no model received.
+            details["endpoint"] = draft.endpoint or "none"
+            details["passages_withheld"] = "0" if draft.endpoint else str(len(request.passages))
         if draft and draft.truncated:
             details["truncated"] = "model token limit"
         if refusal:
@@ -374,6 +379,8 @@ class AnswerOrchestrator:
             **(request.charge.details() if request.charge else {}),
             **details,
         }
+        if request.passages:
+            details["max_sensitivity"] = sensitivity_label(passage_sensitivity(request.passages))
         request.span.set_attributes({
             "ragline.answer.id": request.answer_id,
             "ragline.answer.outcome": outcome,
