@@ -15,7 +15,7 @@ TEST_ENV := RAGLINE_DATA_DIR=$(CURDIR)/data/test KAFKA_PORT=19092 KAFKA_CONTROLL
 	KAFKA_BOOTSTRAP_SERVERS=127.0.0.1:19092 REDIS_PORT=16379 REDIS_URL=redis://127.0.0.1:16379/0
 
 .PHONY: help setup protos check check-protos lint-protos check-compose infra-up infra-down keys topics \
-	run traces-up stop restart status demo test test-unit test-integration test-e2e bench clean \
+	run traces-up stop restart status demo test test-unit test-integration test-e2e bench eval clean \
 	redteam train-guardrail
 
 help:
@@ -26,6 +26,7 @@ help:
 	@echo "make status   show which services run"
 	@echo "make protos   regenerate the Python code from protos/ (make check-protos fails when it is stale)"
 	@echo "make bench    benchmarks"
+	@echo "make eval     start a platform of its own, run the eval set on every committed prompt version, fail below evals/thresholds.toml"
 	@echo "make redteam  the red-team and false-positive suite against the running guardrail"
 	@echo "make train-guardrail   retrain the injection classifier (reproducible)"
 
@@ -122,6 +123,21 @@ test: setup check
 bench: setup
 	$(PY) bench/bench_embedding.py
 	$(PY) -m services.guardrail.benchmark
+
+# The eval gets its own broker, Redis, services and data, like `make test`.
+EVAL_ENV := RAGLINE_DATA_DIR=$(CURDIR)/data/eval KAFKA_PORT=19192 KAFKA_CONTROLLER_PORT=19193 \
+	KAFKA_BOOTSTRAP_SERVERS=127.0.0.1:19192 REDIS_PORT=16479 REDIS_URL=redis://127.0.0.1:16479/0 OTEL_TRACES_EXPORTER=none \
+	RAGLINE_INGEST_PORT=51051 RAGLINE_INGEST_ADDR=127.0.0.1:51051 RAGLINE_EMBEDDING_PORT=51052 RAGLINE_EMBEDDING_ADDR=127.0.0.1:51052 \
+	RAGLINE_RETRIEVAL_PORT=51053 RAGLINE_RETRIEVAL_ADDR=127.0.0.1:51053 RAGLINE_GENERATION_PORT=51054 RAGLINE_GENERATION_ADDR=127.0.0.1:51054 \
+	RAGLINE_GUARDRAIL_PORT=51055 RAGLINE_GUARDRAIL_ADDR=127.0.0.1:51055 RAGLINE_AUDIT_PORT=51056 RAGLINE_AUDIT_ADDR=127.0.0.1:51056
+
+# Fails (exit 1) when any committed prompt version drops below evals/thresholds.toml; always tears down.
+eval: setup
+	@mkdir -p data/eval; export $(EVAL_ENV); status=0; \
+	infra/kafka.sh start && infra/redis.sh start && $(RAGLINE) topics && $(RAGLINE) keys init && $(RAGLINE) services start || status=$$?; \
+	if [ $$status -eq 0 ]; then $(RAGLINE) eval --publish --thresholds evals/thresholds.toml \
+		--out data/eval/results.json --markdown data/eval/results.md || status=$$?; fi; \
+	$(RAGLINE) services stop; infra/redis.sh stop; infra/kafka.sh stop; exit $$status
 
 # The red-team and false-positive suite against the running guardrail (make run first).
 redteam: setup

@@ -14,6 +14,7 @@ from opentelemetry.trace import SpanKind
 
 from ragline.auth import TokenMinter, TokenSettings
 from ragline.cli import audit, corpus, cost, deadletters, prompts, tokens
+from ragline.cli import eval as eval_command
 from ragline.cli.launcher import SERVICES, ServiceLauncher
 from ragline.cli.otlp import read_spans, render_tree, start_receiver
 from ragline.config import data_dir, env_str, repo_root, target
@@ -232,6 +233,7 @@ def build_parser() -> argparse.ArgumentParser:
     demo.set_defaults(func=cmd_demo)
     cost.add_parser(commands)
     prompts.add_parser(commands)
+    eval_command.add_parser(commands)
     return parser
 
 
