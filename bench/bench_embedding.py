@@ -5,7 +5,9 @@
     /tmp/torchref/bin/python bench/bench_embedding.py --backend sentence-transformers
 
 Chunks are English prose of about --tokens model tokens ([CLS]/[SEP] included),
-cut at a word boundary.
+cut at a word boundary. numpy's figures depend on the OpenBLAS kernel, which
+OPENBLAS_CORETYPE overrides; the last line shows the one loaded (with
+threadpoolctl installed). See docs/adr/0002-embedding-runtime.md.
 """
 
 from __future__ import annotations
@@ -58,8 +60,9 @@ def make_chunks(count: int, target_tokens: int, seed: int = 7) -> list[str]:
     chunks = []
     for _ in range(count):
         text = " ".join(rng.choices(_SENTENCES, k=2 * target_tokens // 15))
-        last_content_token = tokenizer.encode(text).offsets[target_tokens - 2]  # after [CLS]
-        chunk = text[: last_content_token[1]].rsplit(" ", 1)[0]
+        # Token 0 is [CLS]; stopping at token target-2 leaves room for [SEP].
+        _, cut = tokenizer.encode(text).offsets[target_tokens - 2]
+        chunk = text[:cut].rsplit(" ", 1)[0]
         assert len(tokenizer.encode(chunk).ids) <= target_tokens
         chunks.append(chunk)
     return chunks
