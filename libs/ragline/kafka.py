@@ -259,6 +259,10 @@ class EventConsumer:
                 "enable.auto.commit": True,
                 "enable.auto.offset.store": False,
                 "partition.assignment.strategy": "cooperative-sticky",
+                # A consumer killed without leaving the group keeps its partitions
+                # until its session expires (librdkafka's default: 45 s); the crash
+                # test saw every kill -9 stall its stage that long.
+                "session.timeout.ms": env_int("RAGLINE_KAFKA_SESSION_TIMEOUT_MS", 10000, minimum=6000),
             }
         )
         self._consumer = Consumer(settings)
@@ -298,7 +302,14 @@ class EventConsumer:
         """Consume until `stop()`; then commit what was processed and close."""
         try:
             while not self._stopping.is_set():
-                messages = self._consumer.consume(num_messages=batch_size, timeout=batch_wait)
+                # Wait for one event, then take what has already arrived: a poll
+                # that waits for a full batch holds a lone event for batch_wait.
+                first = self._consumer.poll(batch_wait)
+                if first is None:
+                    continue
+                messages = [first]
+                if batch_size > 1:
+                    messages += self._consumer.consume(num_messages=batch_size - 1, timeout=0)
                 batch = [m for m in messages if not self._is_error(m)]
                 if batch:
                     self._process(batch, handler)

@@ -219,7 +219,12 @@ def serve(
             AuthInterceptor(verifier, audit, RequestLimiter.from_env()),
         ],
         # gRPC's 4 MiB default would refuse documents that Ingest accepts.
-        options=[("grpc.max_receive_message_length", env_int("RAGLINE_GRPC_MAX_RECEIVE_BYTES", 32 << 20, minimum=1 << 20))],
+        options=[
+            ("grpc.max_receive_message_length", env_int("RAGLINE_GRPC_MAX_RECEIVE_BYTES", 32 << 20, minimum=1 << 20)),
+            # Without this a port already in use is shared silently (SO_REUSEPORT)
+            # and calls land in the other server; the bind check below never fires.
+            ("grpc.so_reuseport", 0),
+        ],
     )
     health_servicer = health.HealthServicer()
     health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)

@@ -4,6 +4,7 @@ and milvus-lite, exporting spans to a real OTLP receiver on loopback."""
 from __future__ import annotations
 
 import os
+import random
 import socket
 import time
 import uuid
@@ -21,9 +22,16 @@ pytestmark = pytest.mark.e2e
 
 
 def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
+    """A free port below Linux's ephemeral range (32768-60999): milvus-lite binds
+    port 0 inside retrieval and could be handed a port picked here with bind(0)."""
+    while True:
+        port = random.randrange(20000, 32000)
+        with socket.socket() as sock:
+            try:
+                sock.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+            return port
 
 
 class Platform:
