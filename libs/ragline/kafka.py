@@ -239,6 +239,10 @@ class TransientError(Exception):
 
 
 BatchHandler = Callable[[list[ReceivedEvent]], None]
+# How much of a batch one message fills (the embedding service counts chunks).
+Weigh = Callable[[Message], int]
+# How long one poll waits while idle before checking whether to stop.
+IDLE_POLL_S = 0.5
 
 
 class EventConsumer:
@@ -298,32 +302,34 @@ class EventConsumer:
         with event.activate():
             self._producer.publish(DEADLETTER, (message.key() or b"").decode("utf-8", "replace"), letter)
 
-    def run(self, handler: BatchHandler, batch_size: int = 1, batch_wait: float = 0.5) -> None:
-        """Consume until `stop()`; then commit what was processed and close."""
+    def run(self, handler: BatchHandler, batch_size: int = 1, batch_wait: float = 0.5, weigh: Weigh | None = None) -> None:
+        """Consume until `stop()`; then commit what was processed and close.
+
+        Without `weigh`, a batch is the first message to arrive within
+        `batch_wait` plus whatever had already arrived, up to `batch_size`:
+        a lone event is never held back. With `weigh`, a batch closes when its
+        messages weigh `batch_size`, or `batch_wait` after its first message
+        arrived, whichever comes first; the message that crosses the limit
+        still joins.
+        """
         try:
             while not self._stopping.is_set():
-                # Wait for one event, then take what has already arrived: a poll
-                # that waits for a full batch holds a lone event for batch_wait.
-                first = self._consumer.poll(batch_wait)
-                if first is None:
-                    continue
-                messages = [first]
-                if batch_size > 1:
-                    messages += self._consumer.consume(num_messages=batch_size - 1, timeout=0)
-                batch = [m for m in messages if not self._is_error(m)]
+                batch = self._take(batch_size, batch_wait) if weigh is None else self._collect(batch_size, batch_wait, weigh)
                 if batch:
                     self._process(batch, handler)
         finally:
             self._consumer.close()
 
-    def start(self, handler: BatchHandler, batch_size: int = 1, batch_wait: float = 0.5) -> threading.Thread:
+    def start(
+        self, handler: BatchHandler, batch_size: int = 1, batch_wait: float = 0.5, weigh: Weigh | None = None
+    ) -> threading.Thread:
         """Run in a background thread. If consuming fails for good, the whole
         process is asked to stop, so that a supervisor restarts it rather than
         leaving a server up whose consumer is dead."""
 
         def run() -> None:
             try:
-                self.run(handler, batch_size, batch_wait)
+                self.run(handler, batch_size, batch_wait, weigh)
             except Exception:
                 log.exception("consumer failed; stopping the process")
                 os.kill(os.getpid(), signal.SIGTERM)
@@ -331,6 +337,39 @@ class EventConsumer:
         thread = threading.Thread(target=run, name=f"{self._name}-consumer", daemon=True)
         thread.start()
         return thread
+
+    def _take(self, limit: int, wait_s: float) -> list[Message]:
+        first = self._consumer.poll(wait_s)
+        if first is None:
+            return []
+        messages = [first]
+        if limit > 1:
+            messages += self._consumer.consume(num_messages=limit - 1, timeout=0)
+        return [message for message in messages if not self._is_error(message)]
+
+    def _collect(self, limit: int, wait_s: float, weigh: Weigh) -> list[Message]:
+        batch: list[Message] = []
+        weight = 0
+        deadline: float | None = None
+        while weight < limit and not self._stopping.is_set():
+            timeout = IDLE_POLL_S if deadline is None else deadline - time.monotonic()
+            if timeout <= 0:
+                break
+            message = self._consumer.poll(timeout)
+            if message is None:
+                if deadline is None:
+                    break
+                continue
+            if self._is_error(message):
+                continue
+            if deadline is None:
+                deadline = time.monotonic() + wait_s
+            batch.append(message)
+            weight += weigh(message)
+        # A rebalance between polls may have taken partitions away: their
+        # messages belong to the new owner, which starts from the committed offset.
+        assigned = {(partition.topic, partition.partition) for partition in self._consumer.assignment()}
+        return [message for message in batch if (message.topic(), message.partition()) in assigned]
 
     def stop(self) -> None:
         self._stopping.set()

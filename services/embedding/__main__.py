@@ -10,6 +10,7 @@ from ragline.kafka import CHUNKS, EMBEDDINGS, EventConsumer, EventProducer, Rece
 from ragline.rpc import run_main, serve
 from ragline.telemetry import setup_logging, setup_tracing
 from ragline.v1 import chunks_pb2, embedding_pb2_grpc
+from services.embedding.batching import chunk_count
 from services.embedding.embedder import ChunkEmbedder, validate
 from services.embedding.encoder import MiniLMEncoder
 from services.embedding.server import EmbeddingServicer
@@ -20,7 +21,7 @@ tracer = trace.get_tracer("ragline.embedding")
 def main() -> None:
     setup_logging()
     setup_tracing("embedding")
-    batch_size = env_int("RAGLINE_EMBEDDING_BATCH_SIZE", 32, minimum=1, maximum=1024)
+    batch_chunks = env_int("RAGLINE_EMBEDDING_BATCH_CHUNKS", 64, minimum=1, maximum=4096)
     batch_wait = env_float("RAGLINE_EMBEDDING_BATCH_WAIT_S", 0.2, minimum=0.0)
     encoder = MiniLMEncoder()
     embedder = ChunkEmbedder(encoder.encode, minilm.MODEL_NAME, minilm.model_version())
@@ -45,21 +46,25 @@ def main() -> None:
         with accepted[0][0].activate(), tracer.start_as_current_span(
             "embed batch",
             links=[trace.Link(received.span.get_span_context()) for received, _ in accepted],
-            attributes={"messaging.batch.message_count": len(accepted), "gen_ai.request.model": embedder.model},
+            attributes={
+                "messaging.batch.message_count": len(accepted),
+                "gen_ai.request.model": embedder.model,
+                "ragline.embedding.chunks": sum(len(event.upsert.chunks) for _, event in accepted),
+            },
         ):
             results = embedder.embed([event for _, event in accepted])
         for (received, event), result in zip(accepted, results):
             with received.activate():
                 producer.publish(EMBEDDINGS, f"{event.header.tenant}/{event.document_id}", result)
 
-    consumer_thread = consumer.start(handle, batch_size, batch_wait)
+    consumer_thread = consumer.start(handle, batch_chunks, batch_wait, weigh=chunk_count)
 
     def register(server) -> list[str]:
         servicer = EmbeddingServicer(encoder.encode, embedder.model, embedder.model_version)
         embedding_pb2_grpc.add_EmbeddingServiceServicer_to_server(servicer, server)
         return ["ragline.v1.EmbeddingService"]
 
-    serve("embedding", listen_port("embedding"), register, on_stop=[consumer.stop, consumer_thread.join, producer.flush])
+    serve("embedding", listen_port("embedding"), register, on_stop=[consumer.stop, consumer_thread.join, producer.flush], producer=producer)
 
 
 if __name__ == "__main__":

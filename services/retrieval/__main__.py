@@ -1,28 +1,41 @@
-"""Retrieval service: embeddings in, indexed in Milvus; serves Search."""
+"""Retrieval service: embeddings in, indexed in Milvus; serves Search; re-indexes on request."""
 
 from __future__ import annotations
 
 from ragline.auditing import AuditTrail
-from ragline.config import env_float, env_int, env_str, listen_port
+from ragline.config import env_float, env_int, env_str, listen_port, target
 from ragline.kafka import EMBEDDINGS, EventConsumer, EventProducer, ReceivedEvent, per_event
-from ragline.rpc import CallCredentials, connect, run_main, serve
-from ragline.telemetry import setup_logging, setup_tracing
+from ragline.rpc import CallCredentials, run_main, serve
+from ragline.telemetry import setup_logging, setup_metrics, setup_tracing
 from ragline.v1 import embeddings_pb2, retrieval_pb2_grpc
 from services.retrieval import indexer
+from services.retrieval.embedding_client import EmbeddingClient, EmbeddingClients
+from services.retrieval.freshness import freshness_histogram
 from services.retrieval.index import ChunkIndex, IndexSettings
-from services.retrieval.query_embedder import QueryEmbedder
+from services.retrieval.index_generations import IndexGenerations
+from services.retrieval.redis_connection import connect_redis
+from services.retrieval.reindex_requests import ReindexRequests
+from services.retrieval.reindexing import ReindexWatcher
 from services.retrieval.server import RetrievalServicer
 
 
 def main() -> None:
     setup_logging()
     setup_tracing("retrieval")
+    setup_metrics("retrieval")
     batch_size = env_int("RAGLINE_RETRIEVAL_BATCH_SIZE", 16, minimum=1, maximum=1024)
-    batch_wait = env_float("RAGLINE_RETRIEVAL_BATCH_WAIT_S", 0.5, minimum=0.0)
+    batch_wait = env_float("RAGLINE_RETRIEVAL_BATCH_WAIT_S", 0.1, minimum=0.0)
     embed_timeout = env_float("RAGLINE_RETRIEVAL_EMBED_TIMEOUT_S", 5.0, minimum=0.1)
+    reembed_timeout = env_float("RAGLINE_RETRIEVAL_REEMBED_TIMEOUT_S", 60.0, minimum=1.0)
     audit_timeout = env_float("RAGLINE_RETRIEVAL_AUDIT_TIMEOUT_S", 5.0, minimum=0.1)
-    index = ChunkIndex(IndexSettings.from_env())
-    chunk_indexer = indexer.ChunkIndexer(index)
+    reindex_poll = env_float("RAGLINE_RETRIEVAL_REINDEX_POLL_S", 5.0, minimum=0.1)
+    settings = IndexSettings.from_env()
+    index = ChunkIndex(settings)
+    credentials = CallCredentials("retrieval")
+    embedders = EmbeddingClients(EmbeddingClient(target("embedding"), credentials, reembed_timeout))
+    redis_client = connect_redis()
+    generations = IndexGenerations(redis_client)
+    chunk_indexer = indexer.ChunkIndexer(index, embedders, generations, freshness_histogram())
 
     producer = EventProducer("retrieval")
     audit = AuditTrail(producer, "retrieval")
@@ -34,6 +47,18 @@ def main() -> None:
         indexer.record(audit, event, chunk_indexer.apply(event))
 
     consumer_thread = consumer.start(per_event(handle, consumer), batch_size, batch_wait)
+    watcher = ReindexWatcher(
+        ReindexRequests(redis_client, settings.alias),
+        index,
+        chunk_indexer,
+        embedders,
+        generations,
+        credentials,
+        reembed_timeout,
+        reindex_poll,
+        drop_grace_s=settings.timeout_s,
+    )
+    watcher_thread = watcher.start()
 
     # Searches confirm their own audit records; a separate producer keeps that
     # wait from including the consumer's traffic, and the reverse.
@@ -42,7 +67,7 @@ def main() -> None:
     def register(server) -> list[str]:
         servicer = RetrievalServicer(
             index,
-            QueryEmbedder(connect("embedding"), CallCredentials("retrieval")),
+            embedders,
             AuditTrail(search_producer, "retrieval"),
             lambda: search_producer.flush(audit_timeout),
             embed_timeout,
@@ -54,7 +79,17 @@ def main() -> None:
         "retrieval",
         listen_port("retrieval"),
         register,
-        on_stop=[consumer.stop, consumer_thread.join, producer.flush, search_producer.flush, index.close],
+        on_stop=[
+            consumer.stop,
+            watcher.stop,
+            consumer_thread.join,
+            watcher_thread.join,
+            producer.flush,
+            search_producer.flush,
+            index.close,
+            redis_client.close,
+        ],
+        producer=producer,
     )
 
 

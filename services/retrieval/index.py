@@ -1,4 +1,10 @@
-"""The chunk index: one Milvus collection, through pymilvus' MilvusClient.
+"""The chunk index in Milvus, through pymilvus' MilvusClient.
+
+Searches and events go to the *live* collection, which the alias
+RAGLINE_MILVUS_COLLECTION points at. A re-index builds the next collection
+beside it, then points the alias at that one and drops the old
+(services/retrieval/reindexing.py, docs/adr/0005). Each collection records the
+embedding model of its vectors; the live one's model is the index's model.
 
 The same code serves milvus-lite (a local `.db` file, the default) and a Milvus
 server (an http(s):// URI): only RAGLINE_MILVUS_URI changes.
@@ -6,6 +12,7 @@ server (an http(s):// URI): only RAGLINE_MILVUS_URI changes.
 
 from __future__ import annotations
 
+import re
 import threading
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -29,7 +36,7 @@ from ragline.config import ConfigError, data_dir, env_float, env_str
 from ragline.kafka import TransientError
 from services.retrieval.access import quote, quote_list
 from services.retrieval.rows import (
-    DIMENSION,
+    LATER_FIELDS,
     MAX_ACCESS_ENTRIES,
     MAX_ACCESS_ENTRY_BYTES,
     MAX_BYTES,
@@ -38,11 +45,17 @@ from services.retrieval.rows import (
 
 tracer = trace.get_tracer("ragline.retrieval")
 
-# Collection property naming the model whose vectors the collection holds.
+# Collection properties: the model whose vectors it holds, the re-index
+# request that built it ("" for the first), and whether it is still being built.
 MODEL_PROPERTY = "ragline.embedding_model"
+MODEL_VERSION_PROPERTY = "ragline.embedding_model_version"
+REQUEST_PROPERTY = "ragline.index.request"
+STATE_PROPERTY = "ragline.index.state"
+BUILDING, SERVING = "building", "serving"
 # Largest result Milvus returns from one query (its default maxQueryResultWindow).
 QUERY_WINDOW = 16384
 UPSERT_BATCH = 512
+LIST_BATCH = 1000
 INDEX_TYPES = ("FLAT", "IVF_FLAT", "HNSW", "AUTOINDEX")
 # Milvus status codes for a request the server judged malformed: retrying cannot help.
 _INPUT_ERROR_CODES = {6, 1100}
@@ -60,10 +73,12 @@ class IndexRequestError(Exception):
 class IndexSettings:
     uri: str
     token: str
-    collection: str
+    alias: str
     index_type: str
     timeout_s: float
+    # The model a new, empty index is made for; an existing index keeps its own.
     model: str = minilm.MODEL_NAME
+    dimension: int = minilm.DIMENSION
 
     @classmethod
     def from_env(cls) -> IndexSettings:
@@ -78,28 +93,176 @@ class IndexSettings:
         index_type = env_str("RAGLINE_MILVUS_INDEX_TYPE", "FLAT").upper()
         if index_type not in INDEX_TYPES:
             raise ConfigError(f"RAGLINE_MILVUS_INDEX_TYPE={index_type!r} is not one of {', '.join(INDEX_TYPES)}")
+        alias = env_str("RAGLINE_MILVUS_COLLECTION", "ragline_chunks")
+        if not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]{0,200}", alias):
+            raise ConfigError(f"RAGLINE_MILVUS_COLLECTION={alias!r} is not a Milvus name (letters, digits, underscores)")
         return cls(
             uri=uri,
             token=env_str("RAGLINE_MILVUS_TOKEN", ""),
-            collection=env_str("RAGLINE_MILVUS_COLLECTION", "ragline_chunks"),
+            alias=alias,
             index_type=index_type,
             timeout_s=env_float("RAGLINE_MILVUS_TIMEOUT_S", 10.0, minimum=0.1),
         )
 
 
+class ChunkCollection:
+    """One Milvus collection of chunks with their vectors, access lists and provenance."""
+
+    def __init__(self, client: MilvusClient, name: str, timeout_s: float):
+        self._client = client
+        self.name = name
+        self._timeout = timeout_s
+        with self._call("describe"):
+            description = self._client.describe_collection(name)
+        fields = {field["name"]: field for field in description["fields"]}
+        properties = description.get("properties", {})
+        self.fields = frozenset(fields) - {"vector"}
+        self.dimension = int(fields.get("vector", {}).get("params", {}).get("dim", 0))
+        self.model = properties.get(MODEL_PROPERTY, "")
+        self.model_version = properties.get(MODEL_VERSION_PROPERTY, "")
+        self.request = properties.get(REQUEST_PROPERTY, "")
+        self._output_fields = [field for field in SCALAR_FIELDS if field in self.fields]
+        problem = None
+        missing = set(SCALAR_FIELDS) - LATER_FIELDS - self.fields
+        unknown = self.fields - set(SCALAR_FIELDS)
+        if missing or unknown or "vector" not in fields:
+            problem = f"its fields differ from this version's ({', '.join(sorted(missing | unknown)) or 'vector'})"
+        elif not self.model:
+            problem = f"it has no {MODEL_PROPERTY} property naming the model of its vectors"
+        if problem:
+            raise ConfigError(
+                f"Milvus collection {name!r} cannot be used: {problem}. Point RAGLINE_MILVUS_COLLECTION at another "
+                "name to start a new index, or drop the collection."
+            )
+
+    def owners(self, chunk_ids: Sequence[str]) -> dict[str, tuple[str, str]]:
+        """Tenant and document of each of `chunk_ids` that is already indexed."""
+        if not chunk_ids:
+            return {}
+        with self._call("query"):
+            rows = self._client.query(
+                self.name,
+                filter=f"chunk_id in {quote_list(chunk_ids)}",
+                output_fields=["chunk_id", "tenant", "document_id"],
+                limit=len(chunk_ids),
+                timeout=self._timeout,
+            )
+        return {row["chunk_id"]: (row["tenant"], row["document_id"]) for row in rows}
+
+    def has_version_above(self, tenant: str, document_id: str, version: int) -> bool:
+        with self._call("query"):
+            rows = self._client.query(
+                self.name,
+                filter=f"{_document(tenant, document_id)} and document_version > {int(version)}",
+                output_fields=["chunk_id"],
+                limit=1,
+                timeout=self._timeout,
+            )
+        return bool(rows)
+
+    def document_chunks(self, tenant: str, document_id: str, max_version: int | None = None) -> list[tuple[str, int]]:
+        """(chunk id, version) of up to QUERY_WINDOW indexed chunks of a document."""
+        expression = _document(tenant, document_id)
+        if max_version is not None:
+            expression += f" and document_version <= {int(max_version)}"
+        with self._call("query"):
+            rows = self._client.query(
+                self.name,
+                filter=expression,
+                output_fields=["chunk_id", "document_version"],
+                limit=QUERY_WINDOW,
+                timeout=self._timeout,
+            )
+        return [(row["chunk_id"], int(row["document_version"])) for row in rows]
+
+    def document_rows(self, tenant: str, document_id: str) -> list[dict[str, Any]]:
+        """Every field but the vector, of up to QUERY_WINDOW chunks of a document."""
+        with self._call("query"):
+            return self._client.query(
+                self.name,
+                filter=_document(tenant, document_id),
+                output_fields=self._output_fields,
+                limit=QUERY_WINDOW,
+                timeout=self._timeout,
+            )
+
+    def documents(self) -> set[tuple[str, str]]:
+        """(tenant, document id) of every indexed document."""
+        found: set[tuple[str, str]] = set()
+        with self._call("query"):
+            pages = self._client.query_iterator(
+                self.name,
+                batch_size=LIST_BATCH,
+                filter='chunk_id != ""',
+                output_fields=["tenant", "document_id"],
+                timeout=self._timeout,
+            )
+            try:
+                while page := pages.next():
+                    found.update((row["tenant"], row["document_id"]) for row in page)
+            finally:
+                pages.close()
+        return found
+
+    def upsert(self, rows: list[dict[str, Any]]) -> None:
+        """Write rows; fields this collection predates are left out."""
+        rows = [{key: value for key, value in row.items() if key in self.fields or key == "vector"} for row in rows]
+        for start in range(0, len(rows), UPSERT_BATCH):
+            with self._call("upsert"):
+                self._client.upsert(self.name, rows[start : start + UPSERT_BATCH], timeout=self._timeout)
+
+    def delete(self, chunk_ids: Sequence[str]) -> None:
+        # Not `ids=`: pymilvus writes those into the expression unescaped.
+        if chunk_ids:
+            with self._call("delete"):
+                self._client.delete(self.name, filter=f"chunk_id in {quote_list(chunk_ids)}", timeout=self._timeout)
+
+    def remove(self, tenant: str, document_id: str, max_version: int | None, keep: frozenset[str]) -> tuple[str, ...]:
+        """Delete the document's chunks at or below `max_version` (None: all) that are not in `keep`."""
+        removed: list[str] = []
+        while True:
+            chunks = self.document_chunks(tenant, document_id, max_version)
+            stale = [chunk_id for chunk_id, _ in chunks if chunk_id not in keep]
+            self.delete(stale)
+            removed.extend(stale)
+            if not stale or len(chunks) < QUERY_WINDOW:
+                return tuple(removed)
+
+    def search(self, vector: Sequence[float], expression: str, limit: int) -> list[tuple[dict[str, Any], float]]:
+        """The `limit` rows closest to `vector` among those `expression` admits, closest first,
+        each with its cosine similarity."""
+        with self._call("search") as span:
+            results = self._client.search(
+                self.name,
+                data=[list(vector)],
+                filter=expression,
+                limit=limit,
+                output_fields=self._output_fields,
+                search_params={"metric_type": "COSINE"},
+                timeout=self._timeout,
+            )
+            span.set_attribute("db.response.returned_rows", len(results[0]))
+        return [(hit["entity"], float(hit["distance"])) for hit in results[0]]
+
+    @contextmanager
+    def _call(self, operation: str) -> Iterator[trace.Span]:
+        with _milvus_call(operation, self.name) as span:
+            yield span
+
+
 class ChunkIndex:
-    """Chunks of every tenant, with their vectors, access lists and provenance.
+    """The index: its live collection, and the collections built to replace it.
 
     Searches may run concurrently with each other and with writes: Milvus and
     milvus-lite both serve reads during a write. Writes are serialized through
     `writing()`, because milvus-lite allows only one writer per collection and
-    because the indexer's read-check-write sequence for a document must not
-    interleave with another write.
+    because a document's read-check-write sequence must not interleave with
+    another write. Switching the live collection also holds that lock.
     """
 
     def __init__(self, settings: IndexSettings):
-        self.collection = settings.collection
-        self.model = settings.model
+        self.alias = settings.alias
+        self._settings = settings
         self._timeout = settings.timeout_s
         self._write_lock = threading.Lock()
         try:
@@ -111,13 +274,90 @@ class ChunkIndex:
             ) from None
         except MilvusException as error:
             raise IndexUnavailable(f"cannot reach Milvus at {settings.uri}: {error.message}") from None
-        with self._call("open"):
-            if not self._client.has_collection(self.collection):
-                self._create(settings.index_type)
-            self._check_compatible()
-            self._client.load_collection(self.collection)
+        self.live = self._open_live()
 
-    def _create(self, index_type: str) -> None:
+    def _open_live(self) -> ChunkCollection:
+        """The collection the alias points at; else one named like the alias (made before
+        aliases were used); else the newest finished build; else a new one."""
+        with _milvus_call("open", self.alias):
+            if self.alias in self._aliases():
+                name = self._client.describe_alias(self.alias)["collection_name"]
+            elif self.alias in self._client.list_collections():
+                name = self.alias
+            else:
+                serving = [name for name in self._builds() if self._state(name) == SERVING]
+                if serving:
+                    name = serving[-1]
+                else:
+                    name = self._create(self._settings.model, "", self._settings.dimension, "", SERVING)
+                self._client.create_alias(name, self.alias)
+            self._client.load_collection(name)
+        return ChunkCollection(self._client, name, self._timeout)
+
+    @contextmanager
+    def writing(self) -> Iterator[None]:
+        """Hold the write lock: one writer at a time, for a whole document."""
+        with self._write_lock:
+            yield
+
+    def create_next(self, model: str, model_version: str, dimension: int, request: str) -> ChunkCollection:
+        """A new, empty collection for `model`, after dropping any other that is not live
+        (what an interrupted re-index left behind)."""
+        # has_collection() would also say yes for the alias: list_collections() names collections only.
+        names = self._client.list_collections()
+        for name in [*self._builds(), *([self.alias] if self.alias in names else [])]:
+            if name != self.live.name:
+                with _milvus_call("drop", name):
+                    self._client.drop_collection(name)
+        name = self._create(model, model_version, dimension, request, BUILDING)
+        with _milvus_call("load", name):
+            self._client.load_collection(name)
+        return ChunkCollection(self._client, name, self._timeout)
+
+    def switch_to(self, collection: ChunkCollection) -> ChunkCollection | None:
+        """Make `collection` the live one; return the one it replaces, to be dropped
+        later, unless that one is dropped already. Call it holding `writing()`: searches
+        that started before it finish on the old collection."""
+        with _milvus_call("alter_properties", collection.name):
+            self._client.alter_collection_properties(collection.name, {STATE_PROPERTY: SERVING})
+        previous: ChunkCollection | None = self.live
+        if self.live.name == self.alias:
+            # Made before aliases: the alias can take its name only once it is gone.
+            with _milvus_call("drop", self.live.name):
+                if self.live.name in self._client.list_collections():
+                    self._client.drop_collection(self.live.name)
+                self._client.create_alias(collection.name, self.alias)
+            previous = None
+        else:
+            with _milvus_call("alter_alias", self.alias):
+                self._client.alter_alias(collection.name, self.alias)
+        self.live = collection
+        return previous
+
+    def drop(self, collection: ChunkCollection) -> None:
+        """Drop a collection that is not live: a replaced one, or an abandoned build."""
+        with _milvus_call("drop", collection.name):
+            self._client.drop_collection(collection.name)
+
+    def close(self) -> None:
+        self._client.close()
+
+    def _aliases(self) -> list[str]:
+        return list(self._client.list_aliases().get("aliases", []))
+
+    def _builds(self) -> list[str]:
+        """This index's collections named `<alias>_v<n>`, oldest first."""
+        pattern = re.compile(rf"{re.escape(self.alias)}_v(\d+)")
+        numbered = [(int(match[1]), name) for name in self._client.list_collections() if (match := pattern.fullmatch(name))]
+        return [name for _, name in sorted(numbered)]
+
+    def _state(self, name: str) -> str:
+        return self._client.describe_collection(name).get("properties", {}).get(STATE_PROPERTY, SERVING)
+
+    def _create(self, model: str, model_version: str, dimension: int, request: str, state: str) -> str:
+        builds = self._builds()
+        number = int(builds[-1].rsplit("_v", 1)[1]) + 1 if builds else 1
+        name = f"{self.alias}_v{number}"
         schema = MilvusClient.create_schema(
             auto_id=False,
             enable_dynamic_field=False,
@@ -147,142 +387,54 @@ class ChunkIndex:
         schema.add_field("suspected_injection", DataType.BOOL)
         schema.add_field("embedding_model", varchar, max_length=MAX_BYTES["embedding_model"])
         schema.add_field("embedding_model_version", varchar, max_length=MAX_BYTES["embedding_model_version"])
+        schema.add_field("published_at", DataType.INT64, description="epoch milliseconds the document event was published, 0 when unknown")
         schema.add_field("indexed_at", DataType.INT64, description="epoch milliseconds")
-        schema.add_field("vector", DataType.FLOAT_VECTOR, dim=DIMENSION)
+        schema.add_field("vector", DataType.FLOAT_VECTOR, dim=dimension)
 
         indexes = MilvusClient.prepare_index_params()
-        indexes.add_index("vector", index_type=index_type, metric_type="COSINE")
+        indexes.add_index("vector", index_type=self._settings.index_type, metric_type="COSINE")
         # Every access filter and every document lookup starts with these two.
         indexes.add_index("tenant", index_type="INVERTED")
         indexes.add_index("document_id", index_type="INVERTED")
-        self._client.create_collection(
-            self.collection,
-            schema=schema,
-            index_params=indexes,
-            # The indexer reads what it wrote a moment ago (versions, stale chunks).
-            consistency_level="Strong",
-            properties={MODEL_PROPERTY: self.model},
-        )
-
-    def _check_compatible(self) -> None:
-        description = self._client.describe_collection(self.collection)
-        fields = {field["name"]: field for field in description["fields"]}
-        expected = {*SCALAR_FIELDS, "vector"}
-        model = description.get("properties", {}).get(MODEL_PROPERTY)
-        dimension = int(fields.get("vector", {}).get("params", {}).get("dim", 0))
-        problem = None
-        if set(fields) != expected:
-            problem = f"its fields differ from this version's ({', '.join(sorted(set(fields) ^ expected))})"
-        elif dimension != DIMENSION:
-            problem = f"its vectors have {dimension} dimensions, not {DIMENSION}"
-        elif model != self.model:
-            problem = f"it holds vectors of model {model!r}, not {self.model!r}"
-        if problem:
-            raise ConfigError(
-                f"Milvus collection {self.collection!r} cannot be used: {problem}. Re-index into a new collection "
-                "(set RAGLINE_MILVUS_COLLECTION) or drop the old one."
+        with _milvus_call("create", name):
+            self._client.create_collection(
+                name,
+                schema=schema,
+                index_params=indexes,
+                # The indexer reads what it wrote a moment ago (versions, stale chunks).
+                consistency_level="Strong",
+                properties={
+                    MODEL_PROPERTY: model,
+                    MODEL_VERSION_PROPERTY: model_version,
+                    REQUEST_PROPERTY: request,
+                    STATE_PROPERTY: state,
+                },
             )
+        return name
 
-    @contextmanager
-    def writing(self) -> Iterator[None]:
-        """Hold the write lock: one writer at a time, for a whole document."""
-        with self._write_lock:
-            yield
 
-    def owners(self, chunk_ids: Sequence[str]) -> dict[str, tuple[str, str]]:
-        """Tenant and document of each of `chunk_ids` that is already indexed."""
-        if not chunk_ids:
-            return {}
-        with self._call("query"):
-            rows = self._client.query(
-                self.collection,
-                filter=f"chunk_id in {quote_list(chunk_ids)}",
-                output_fields=["chunk_id", "tenant", "document_id"],
-                limit=len(chunk_ids),
-                timeout=self._timeout,
-            )
-        return {row["chunk_id"]: (row["tenant"], row["document_id"]) for row in rows}
-
-    def has_version_above(self, tenant: str, document_id: str, version: int) -> bool:
-        with self._call("query"):
-            rows = self._client.query(
-                self.collection,
-                filter=f"{_document(tenant, document_id)} and document_version > {int(version)}",
-                output_fields=["chunk_id"],
-                limit=1,
-                timeout=self._timeout,
-            )
-        return bool(rows)
-
-    def document_chunks(self, tenant: str, document_id: str, max_version: int | None = None) -> list[tuple[str, int]]:
-        """(chunk id, version) of up to QUERY_WINDOW indexed chunks of a document."""
-        expression = _document(tenant, document_id)
-        if max_version is not None:
-            expression += f" and document_version <= {int(max_version)}"
-        with self._call("query"):
-            rows = self._client.query(
-                self.collection,
-                filter=expression,
-                output_fields=["chunk_id", "document_version"],
-                limit=QUERY_WINDOW,
-                timeout=self._timeout,
-            )
-        return [(row["chunk_id"], int(row["document_version"])) for row in rows]
-
-    def upsert(self, rows: list[dict[str, Any]]) -> None:
-        for start in range(0, len(rows), UPSERT_BATCH):
-            with self._call("upsert"):
-                self._client.upsert(self.collection, rows[start : start + UPSERT_BATCH], timeout=self._timeout)
-
-    def delete(self, chunk_ids: Sequence[str]) -> None:
-        # Not `ids=`: pymilvus writes those into the expression unescaped.
-        if chunk_ids:
-            with self._call("delete"):
-                self._client.delete(
-                    self.collection, filter=f"chunk_id in {quote_list(chunk_ids)}", timeout=self._timeout
-                )
-
-    def search(self, vector: Sequence[float], expression: str, limit: int) -> list[tuple[dict[str, Any], float]]:
-        """The `limit` rows closest to `vector` among those `expression` admits, closest first,
-        each with its cosine similarity."""
-        with self._call("search") as span:
-            results = self._client.search(
-                self.collection,
-                data=[list(vector)],
-                filter=expression,
-                limit=limit,
-                output_fields=SCALAR_FIELDS,
-                search_params={"metric_type": "COSINE"},
-                timeout=self._timeout,
-            )
-            span.set_attribute("db.response.returned_rows", len(results[0]))
-        return [(hit["entity"], float(hit["distance"])) for hit in results[0]]
-
-    def close(self) -> None:
-        self._client.close()
-
-    @contextmanager
-    def _call(self, operation: str) -> Iterator[trace.Span]:
-        """A client span for one Milvus operation, and Milvus errors as ours."""
-        with tracer.start_as_current_span(
-            f"{operation} {self.collection}",
-            kind=SpanKind.CLIENT,
-            attributes={
-                "db.system.name": "milvus",
-                "db.operation.name": operation,
-                "db.collection.name": self.collection,
-            },
-        ) as span:
-            try:
-                yield span
-            except (ParamError, DataNotMatchException, DataTypeNotMatchException) as error:
+@contextmanager
+def _milvus_call(operation: str, collection: str) -> Iterator[trace.Span]:
+    """A client span for one Milvus operation, and Milvus errors as ours."""
+    with tracer.start_as_current_span(
+        f"{operation} {collection}",
+        kind=SpanKind.CLIENT,
+        attributes={
+            "db.system.name": "milvus",
+            "db.operation.name": operation,
+            "db.collection.name": collection,
+        },
+    ) as span:
+        try:
+            yield span
+        except (ParamError, DataNotMatchException, DataTypeNotMatchException) as error:
+            raise IndexRequestError(f"Milvus {operation} refused: {error.message}") from None
+        except MilvusException as error:
+            if error.is_input_error or error.code in _INPUT_ERROR_CODES:
                 raise IndexRequestError(f"Milvus {operation} refused: {error.message}") from None
-            except MilvusException as error:
-                if error.is_input_error or error.code in _INPUT_ERROR_CODES:
-                    raise IndexRequestError(f"Milvus {operation} refused: {error.message}") from None
-                raise IndexUnavailable(f"Milvus {operation} failed: {error.message}") from None
-            except grpc.RpcError as error:
-                raise IndexUnavailable(f"Milvus {operation} failed: {error.code().name}: {error.details()}") from None
+            raise IndexUnavailable(f"Milvus {operation} failed: {error.message}") from None
+        except grpc.RpcError as error:
+            raise IndexUnavailable(f"Milvus {operation} failed: {error.code().name}: {error.details()}") from None
 
 
 def _document(tenant: str, document_id: str) -> str:

@@ -1,4 +1,4 @@
-"""Applies embedding events to the chunk index, idempotently.
+"""Applies embedding events to the live collection, idempotently.
 
 Upsert of document D at version v: if the index holds D at a version above v,
 nothing happens (a late older version never wins); if it holds exactly the
@@ -6,6 +6,9 @@ chunks of this event, nothing happens (a replay changes nothing); otherwise
 the new chunks are upserted, then every other chunk of D at or below v is
 deleted, so a shorter new version leaves none of the old one searchable.
 Delete of D at version v removes every chunk of D at or below v (0: all).
+
+Vectors of another model than the index's are never mixed in: such an event's
+chunks are embedded again by the embedding service of the index's model.
 """
 
 from __future__ import annotations
@@ -13,17 +16,19 @@ from __future__ import annotations
 import json
 import time
 from dataclasses import dataclass
+from typing import Protocol
 
+import grpc
 import numpy as np
 from opentelemetry import trace
 
 from ragline.auditing import AuditTrail
-from ragline.kafka import RejectedEvent
+from ragline.kafka import RejectedEvent, TransientError
 from ragline.v1 import common_pb2, embeddings_pb2
 from services.retrieval.access import UnquotableValue, quote
-from services.retrieval.index import QUERY_WINDOW, ChunkIndex, IndexRequestError
+from services.retrieval.embedding_client import EmbeddingClients, EmbeddingMismatch
+from services.retrieval.index import QUERY_WINDOW, ChunkCollection, ChunkIndex, IndexRequestError
 from services.retrieval.rows import (
-    DIMENSION,
     MAX_ACCESS_ENTRIES,
     MAX_ACCESS_ENTRY_BYTES,
     MAX_BYTES,
@@ -36,6 +41,8 @@ SERVICE_PRINCIPAL = "service:retrieval"
 # Well below QUERY_WINDOW, so that one query always sees a whole document version.
 MAX_CHUNKS = 4096
 SENSITIVITIES = range(common_pb2.SENSITIVITY_PUBLIC, common_pb2.SENSITIVITY_RESTRICTED + 1)
+# Outcomes that changed what a search can return.
+CHANGING = frozenset({"indexed", "deleted"})
 
 
 @dataclass(frozen=True)
@@ -47,22 +54,65 @@ class IndexChange:
     removed: tuple[str, ...] = ()
 
 
+class ChangeListener(Protocol):
+    def changed(self, tenant: str, document_id: str) -> None: ...
+
+
+class TenantChanges(Protocol):
+    def bump(self, tenants: set[str]) -> None: ...
+
+
+class FreshnessRecorder(Protocol):
+    def record(self, amount: float) -> None: ...
+
+
 class ChunkIndexer:
-    def __init__(self, index: ChunkIndex):
+    def __init__(
+        self,
+        index: ChunkIndex,
+        embedders: EmbeddingClients,
+        generations: TenantChanges | None = None,
+        freshness: FreshnessRecorder | None = None,
+    ):
         self._index = index
+        self._embedders = embedders
+        self._generations = generations
+        self._freshness = freshness
+        self._listener: ChangeListener | None = None
+
+    def listen(self, listener: ChangeListener | None) -> None:
+        """Tell `listener` about every document the live collection changes for
+        (a re-index in progress); None stops. Call it holding `index.writing()`."""
+        self._listener = listener
 
     def apply(self, event: embeddings_pb2.EmbeddingEvent) -> IndexChange:
         """Apply one event; raise RejectedEvent if it can never be applied, and
-        IndexUnavailable (a TransientError) if Milvus failed for now."""
+        a TransientError if Milvus or the embedding service failed for now."""
         tenant = event.header.tenant
-        problem = validate(event, self._index.model)
+        problem = validate(event)
         if problem:
             raise RejectedEvent("validate", problem, tenant)
+        if event.HasField("upsert"):
+            event = self._in_model_of(self._index.live, event)
         try:
             with self._index.writing():
-                change = self._upsert(event) if event.HasField("upsert") else self._delete(event)
+                live = self._index.live
+                if event.HasField("upsert") and event.embedding_model != live.model:
+                    # A re-index switched the live collection meanwhile (once per re-index).
+                    event = self._in_model_of(live, event)
+                change = self._upsert(live, event) if event.HasField("upsert") else self._delete(live, event)
+                if change.outcome in CHANGING and self._listener is not None:
+                    self._listener.changed(tenant, event.document_id)
         except IndexRequestError as error:
             raise RejectedEvent("index", str(error), tenant) from None
+        if change.outcome in CHANGING and self._generations is not None:
+            self._generations.bump({tenant})
+        if change.outcome == "indexed" and self._freshness is not None:
+            published_ms = max((embedded.chunk.published_at.ToMilliseconds() for embedded in event.upsert.chunks), default=0)
+            delay_ms = time.time() * 1000 - published_ms
+            # Unset (0) is unknown; a negative delay is clock skew between the producer and here.
+            if published_ms > 0 and delay_ms >= 0:
+                self._freshness.record(delay_ms / 1000)
         trace.get_current_span().set_attributes(
             {
                 "ragline.tenant": tenant,
@@ -75,40 +125,60 @@ class ChunkIndexer:
         )
         return change
 
-    def _upsert(self, event: embeddings_pb2.EmbeddingEvent) -> IndexChange:
+    def _in_model_of(self, live: ChunkCollection, event: embeddings_pb2.EmbeddingEvent) -> embeddings_pb2.EmbeddingEvent:
+        """The event with vectors of the collection's model: as it is, or with
+        its chunks embedded again."""
+        if event.embedding_model == live.model:
+            problem = vectors_problem(event, live.dimension)
+            if problem:
+                raise RejectedEvent("validate", problem, event.header.tenant)
+            return event
+        client = self._embedders.for_model(live.model)
+        texts = [embedded.chunk.text for embedded in event.upsert.chunks]
+        try:
+            embedded = client.embed(texts)
+        except (grpc.RpcError, EmbeddingMismatch) as error:
+            detail = f"{error.code().name}: {error.details()}" if isinstance(error, grpc.RpcError) else str(error)
+            raise TransientError(f"cannot embed again with {live.model!r} at {client.address}: {detail}") from None
+        if embedded.model != live.model:
+            raise TransientError(
+                f"event vectors are from {event.embedding_model!r} and the index holds {live.model!r}, but the "
+                f"embedding service at {client.address} embeds with {embedded.model!r}: point RAGLINE_EMBEDDING_ADDR "
+                "at a service of the index's model"
+            )
+        again = embeddings_pb2.EmbeddingEvent()
+        again.CopyFrom(event)
+        again.embedding_model, again.embedding_model_version = embedded.model, embedded.model_version
+        for chunk, vector in zip(again.upsert.chunks, embedded.vectors):
+            chunk.vector[:] = vector
+        problem = vectors_problem(again, live.dimension)
+        if problem:
+            raise TransientError(f"the embedding service at {client.address} returned a vector that {problem}")
+        return again
+
+    def _upsert(self, live: ChunkCollection, event: embeddings_pb2.EmbeddingEvent) -> IndexChange:
         tenant, document_id, version = event.header.tenant, event.document_id, event.document_version
         chunk_ids = [embedded.chunk.chunk_id for embedded in event.upsert.chunks]
         # Chunk ids are primary keys: an id indexed for another document would
         # otherwise be overwritten, possibly across tenants.
-        owners = self._index.owners(chunk_ids)
+        owners = live.owners(chunk_ids)
         foreign = sorted(chunk_id for chunk_id, owner in owners.items() if owner != (tenant, document_id))
         if foreign:
             reason = f"chunk ids already indexed for another document: {', '.join(foreign[:5])}"
             raise RejectedEvent("validate", reason, tenant)
-        if self._index.has_version_above(tenant, document_id, version):
+        if live.has_version_above(tenant, document_id, version):
             return IndexChange("stale")
-        current = self._index.document_chunks(tenant, document_id)
+        current = live.document_chunks(tenant, document_id)
         if len(current) < QUERY_WINDOW and set(current) == {(chunk_id, version) for chunk_id in chunk_ids}:
             return IndexChange("unchanged")
-        self._index.upsert(chunk_rows(event, time.time_ns() // 1_000_000))
-        removed = self._remove(tenant, document_id, version, keep=frozenset(chunk_ids))
+        live.upsert(chunk_rows(event, time.time_ns() // 1_000_000))
+        removed = live.remove(tenant, document_id, version, keep=frozenset(chunk_ids))
         return IndexChange("indexed", tuple(chunk_ids), removed)
 
-    def _delete(self, event: embeddings_pb2.EmbeddingEvent) -> IndexChange:
+    def _delete(self, live: ChunkCollection, event: embeddings_pb2.EmbeddingEvent) -> IndexChange:
         version = event.delete.document_version
-        removed = self._remove(event.header.tenant, event.document_id, version or None, keep=frozenset())
+        removed = live.remove(event.header.tenant, event.document_id, version or None, keep=frozenset())
         return IndexChange("deleted" if removed else "absent", removed=removed)
-
-    def _remove(self, tenant: str, document_id: str, max_version: int | None, keep: frozenset[str]) -> tuple[str, ...]:
-        """Delete the document's chunks at or below `max_version` (None: all) that are not in `keep`."""
-        removed: list[str] = []
-        while True:
-            chunks = self._index.document_chunks(tenant, document_id, max_version)
-            stale = [chunk_id for chunk_id, _ in chunks if chunk_id not in keep]
-            self._index.delete(stale)
-            removed.extend(stale)
-            if not stale or len(chunks) < QUERY_WINDOW:
-                return tuple(removed)
 
 
 def record(audit: AuditTrail, event: embeddings_pb2.EmbeddingEvent, change: IndexChange) -> None:
@@ -147,8 +217,8 @@ def record(audit: AuditTrail, event: embeddings_pb2.EmbeddingEvent, change: Inde
         )
 
 
-def validate(event: embeddings_pb2.EmbeddingEvent, model: str) -> str | None:
-    """Why an embedding event cannot be indexed, or None."""
+def validate(event: embeddings_pb2.EmbeddingEvent) -> str | None:
+    """Why an embedding event can never be indexed, whatever its vectors, or None."""
     for name, value in (("header.tenant", event.header.tenant), ("document_id", event.document_id)):
         problem = _id_problem(name, value, MAX_BYTES[name.removeprefix("header.")])
         if problem:
@@ -161,9 +231,7 @@ def validate(event: embeddings_pb2.EmbeddingEvent, model: str) -> str | None:
         return "neither upsert nor delete is set"
     if event.document_version < 0:
         return f"document_version {event.document_version} is negative"
-    if event.embedding_model != model:
-        return f"vectors are from model {event.embedding_model!r} but this index holds vectors of {model!r}"
-    problem = _too_long({"embedding_model_version": event.embedding_model_version})
+    problem = _too_long({"embedding_model": event.embedding_model, "embedding_model_version": event.embedding_model_version})
     if problem:
         return problem
     if len(event.upsert.chunks) > MAX_CHUNKS:
@@ -179,6 +247,17 @@ def validate(event: embeddings_pb2.EmbeddingEvent, model: str) -> str | None:
     return None
 
 
+def vectors_problem(event: embeddings_pb2.EmbeddingEvent, dimension: int) -> str | None:
+    """Why an upsert's vectors cannot go into a collection of `dimension`, or None."""
+    for embedded in event.upsert.chunks:
+        if len(embedded.vector) != dimension:
+            return f"chunk {embedded.chunk.ordinal}: vector has {len(embedded.vector)} dimensions, the index {dimension}"
+        vector = np.asarray(embedded.vector, dtype=np.float32)
+        if not np.isfinite(vector).all() or not np.any(vector):
+            return f"chunk {embedded.chunk.ordinal}: vector is zero or not finite, so it has no direction to compare"
+    return None
+
+
 def _chunk_problem(event: embeddings_pb2.EmbeddingEvent, embedded: embeddings_pb2.EmbeddedChunk) -> str | None:
     chunk = embedded.chunk
     provenance = chunk.provenance
@@ -191,11 +270,8 @@ def _chunk_problem(event: embeddings_pb2.EmbeddingEvent, embedded: embeddings_pb
         return f"has document version {provenance.document_version}, the event {event.document_version}"
     if provenance.sensitivity not in SENSITIVITIES:
         return f"sensitivity {provenance.sensitivity} is not a label from PUBLIC to RESTRICTED (every chunk needs one)"
-    if len(embedded.vector) != DIMENSION:
-        return f"vector has {len(embedded.vector)} dimensions, the index {DIMENSION}"
-    vector = np.asarray(embedded.vector, dtype=np.float32)
-    if not np.isfinite(vector).all() or not np.any(vector):
-        return "vector is zero or not finite, so it has no direction to compare"
+    if not chunk.text.strip():
+        return "has no text"
     for name, entries in (("access.users", provenance.access.users), ("access.groups", provenance.access.groups)):
         kept = access_entries(entries)
         if len(kept) > MAX_ACCESS_ENTRIES:

@@ -8,7 +8,7 @@ from typing import Any
 from google.protobuf.timestamp_pb2 import Timestamp
 
 from ragline import minilm
-from ragline.v1 import common_pb2, embeddings_pb2, retrieval_pb2
+from ragline.v1 import chunks_pb2, common_pb2, embeddings_pb2, retrieval_pb2
 
 DIMENSION = minilm.DIMENSION
 
@@ -52,8 +52,13 @@ SCALAR_FIELDS = [
     "suspected_injection",
     "embedding_model",
     "embedding_model_version",
+    "published_at",
     "indexed_at",
 ]
+# Fields that collections made by earlier versions lack: rows are stored there
+# without them, and a re-index (docs/adr/0005) moves the index to a collection
+# that has them.
+LATER_FIELDS = frozenset({"published_at"})
 
 
 def chunk_rows(event: embeddings_pb2.EmbeddingEvent, indexed_at_ms: int) -> list[dict[str, Any]]:
@@ -84,6 +89,7 @@ def chunk_rows(event: embeddings_pb2.EmbeddingEvent, indexed_at_ms: int) -> list
                 "suspected_injection": chunk.suspected_injection,
                 "embedding_model": event.embedding_model,
                 "embedding_model_version": event.embedding_model_version,
+                "published_at": _milliseconds(chunk, "published_at"),
                 "indexed_at": indexed_at_ms,
                 "vector": list(embedded.vector),
             }
@@ -122,9 +128,9 @@ def search_hit(row: dict[str, Any], score: float) -> retrieval_pb2.SearchHit:
     )
 
 
-def _milliseconds(provenance: common_pb2.Provenance, field: str) -> int:
+def _milliseconds(message: common_pb2.Provenance | chunks_pb2.Chunk, field: str) -> int:
     """Epoch milliseconds, 0 when the timestamp is not set."""
-    if not provenance.HasField(field):
+    if not message.HasField(field):
         return 0
-    stamp: Timestamp = getattr(provenance, field)
+    stamp: Timestamp = getattr(message, field)
     return stamp.ToMilliseconds()

@@ -16,8 +16,8 @@ from ragline.auditing import AuditTrail
 from ragline.auth import Principal, current_principal
 from ragline.v1 import retrieval_pb2, retrieval_pb2_grpc
 from services.retrieval.access import AccessFilter, UnquotableValue, quote
-from services.retrieval.index import ChunkIndex, IndexRequestError, IndexUnavailable
-from services.retrieval.query_embedder import QueryEmbedder
+from services.retrieval.embedding_client import EmbeddingClients, EmbeddingMismatch
+from services.retrieval.index import ChunkCollection, ChunkIndex, IndexRequestError, IndexUnavailable
 from services.retrieval.rows import DIMENSION, MAX_BYTES, search_hit
 
 log = logging.getLogger(__name__)
@@ -46,8 +46,8 @@ class SearchQuery:
     document_ids: tuple[str, ...]
 
 
-def parse_request(request: retrieval_pb2.SearchRequest) -> SearchQuery:
-    """The request as a query, or SearchFailed(INVALID_ARGUMENT) saying what to fix."""
+def parse_request(request: retrieval_pb2.SearchRequest, dimension: int = DIMENSION) -> SearchQuery:
+    """The request as a query for an index of `dimension`, or SearchFailed(INVALID_ARGUMENT) saying what to fix."""
 
     def invalid(message: str) -> SearchFailed:
         return SearchFailed(grpc.StatusCode.INVALID_ARGUMENT, message, "invalid")
@@ -58,7 +58,7 @@ def parse_request(request: retrieval_pb2.SearchRequest) -> SearchQuery:
     if len(request.query) > MAX_QUERY_CHARS:
         raise invalid(f"query has {len(request.query)} characters; at most {MAX_QUERY_CHARS} are accepted")
     if vector:
-        problem = vector_problem(vector)
+        problem = vector_problem(vector, dimension)
         if problem:
             raise invalid(f"query_vector {problem}")
     if request.top_k < 0 or request.top_k > MAX_TOP_K:
@@ -76,9 +76,9 @@ def parse_request(request: retrieval_pb2.SearchRequest) -> SearchQuery:
     return SearchQuery(request.query, vector, request.top_k or DEFAULT_TOP_K, document_ids)
 
 
-def vector_problem(vector: tuple[float, ...] | list[float]) -> str | None:
-    if len(vector) != DIMENSION:
-        return f"has {len(vector)} dimensions; the index holds vectors of {DIMENSION}"
+def vector_problem(vector: tuple[float, ...] | list[float], dimension: int) -> str | None:
+    if len(vector) != dimension:
+        return f"has {len(vector)} dimensions; the index holds vectors of {dimension}"
     array = np.asarray(vector, dtype=np.float32)
     if not np.isfinite(array).all() or not np.any(array):
         return "is zero or not finite, so it has no direction to compare"
@@ -89,13 +89,13 @@ class RetrievalServicer(retrieval_pb2_grpc.RetrievalServiceServicer):
     def __init__(
         self,
         index: ChunkIndex,
-        embedder: QueryEmbedder,
+        embedders: EmbeddingClients,
         audit: AuditTrail,
         confirm_audit: Callable[[], None],
         embed_timeout_s: float,
     ):
         self._index = index
-        self._embedder = embedder
+        self._embedders = embedders
         self._audit = audit
         # Waits until the audit records are stored: results are returned only
         # once the search is on the record.
@@ -107,9 +107,11 @@ class RetrievalServicer(retrieval_pb2_grpc.RetrievalServiceServicer):
     ) -> retrieval_pb2.SearchResponse:
         principal = current_principal.get()
         query: SearchQuery | None = None
+        # One collection for the whole call, even if a re-index switches meanwhile.
+        live = self._index.live
         try:
-            query = parse_request(request)
-            outcome, hits = self._search(query, principal, context)
+            query = parse_request(request, live.dimension)
+            outcome, hits = self._search(live, query, principal, context)
             self._record(principal, outcome, request, query, hits)
         except SearchFailed as failure:
             try:
@@ -124,18 +126,18 @@ class RetrievalServicer(retrieval_pb2_grpc.RetrievalServiceServicer):
                 "ragline.retrieval.outcome": outcome,
             }
         )
-        return retrieval_pb2.SearchResponse(hits=hits, embedding_model=self._index.model)
+        return retrieval_pb2.SearchResponse(hits=hits, embedding_model=live.model)
 
     def _search(
-        self, query: SearchQuery, principal: Principal | None, context: grpc.ServicerContext
+        self, live: ChunkCollection, query: SearchQuery, principal: Principal | None, context: grpc.ServicerContext
     ) -> tuple[str, list[retrieval_pb2.SearchHit]]:
         access = AccessFilter.of(principal)
         if access is None:
             # Fail closed: a token without tenant, subject or clearance reads nothing.
             return "no_access", []
-        vector = query.vector or self._embed(query.text, context)
+        vector = query.vector or self._embed(live, query.text, context)
         try:
-            results = self._index.search(vector, access.expression(query.document_ids), query.top_k)
+            results = live.search(vector, access.expression(query.document_ids), query.top_k)
         except IndexUnavailable as error:
             message = f"the vector index is unavailable, retry shortly: {error}"
             raise SearchFailed(grpc.StatusCode.UNAVAILABLE, message) from None
@@ -143,20 +145,24 @@ class RetrievalServicer(retrieval_pb2_grpc.RetrievalServiceServicer):
             raise SearchFailed(grpc.StatusCode.INTERNAL, f"the vector index refused the search: {error}") from None
         return "ok", [search_hit(row, score) for row, score in results]
 
-    def _embed(self, text: str, context: grpc.ServicerContext) -> tuple[float, ...]:
+    def _embed(self, live: ChunkCollection, text: str, context: grpc.ServicerContext) -> tuple[float, ...]:
         remaining = context.time_remaining()
         timeout = self._embed_timeout_s if remaining is None else min(self._embed_timeout_s, remaining)
+        client = self._embedders.for_model(live.model)
         try:
-            vector, model = self._embedder.embed(text, timeout)
+            embedded = client.embed([text], timeout)
         except grpc.RpcError as error:
             raise SearchFailed(error.code(), f"embedding the query failed: {error.details()}") from None
-        if model != self._index.model:
+        except EmbeddingMismatch as error:
+            raise SearchFailed(grpc.StatusCode.INTERNAL, f"embedding the query failed: {error}") from None
+        if embedded.model != live.model:
             raise SearchFailed(
                 grpc.StatusCode.FAILED_PRECONDITION,
-                f"the embedding service embeds with {model!r} but the index holds vectors of {self._index.model!r}: "
-                "point RAGLINE_EMBEDDING_ADDR at an embedding service running the index's model",
+                f"the embedding service at {client.address} embeds with {embedded.model!r} but the index holds "
+                f"vectors of {live.model!r}: point RAGLINE_EMBEDDING_ADDR at an embedding service running the index's model",
             )
-        problem = vector_problem(vector)
+        vector = embedded.vectors[0]
+        problem = vector_problem(vector, live.dimension)
         if problem:
             raise SearchFailed(grpc.StatusCode.INTERNAL, f"the embedding service returned a vector that {problem}")
         return tuple(vector)

@@ -1,21 +1,36 @@
-"""The chunk index and the indexer against a real milvus-lite file."""
+"""The chunk index and the indexer against a real milvus-lite file (and the
+real Redis of REDIS_URL for index generations).
+
+Exactly-once effect, case by case: the same event twice indexes once; an older
+version after a newer one never wins; a new version with fewer chunks leaves
+none of the old ones; a delete removes every chunk; a delete of an unknown
+document is harmless.
+"""
 
 from __future__ import annotations
 
+import shutil
+import socket
+import subprocess
 import threading
+import time
+import uuid
 
 import numpy as np
 import pytest
+import redis
 from opentelemetry import trace
 from opentelemetry.trace import SpanKind
 
 from ragline.auth import Principal
-from ragline.config import ConfigError
 from ragline.kafka import RejectedEvent
 from ragline.v1 import chunks_pb2, common_pb2, embeddings_pb2
 from services.retrieval.access import AccessFilter
+from services.retrieval.embedding_client import EmbeddingClient, EmbeddingClients
 from services.retrieval.index import ChunkIndex, IndexSettings
+from services.retrieval.index_generations import IndexGenerations, index_generation_key
 from services.retrieval.indexer import ChunkIndexer
+from services.retrieval.redis_connection import connect_redis
 from services.retrieval.rows import DIMENSION, chunk_rows, search_hit
 
 pytestmark = pytest.mark.integration
@@ -31,7 +46,9 @@ def axis(i: int) -> list[float]:
     return vector
 
 
-def upsert(document_id, version, texts, tenant="acme", users=("alice",), groups=(), sensitivity=INTERNAL, first_axis=0):
+def upsert(
+    document_id, version, texts, tenant="acme", users=("alice",), groups=(), sensitivity=INTERNAL, first_axis=0, published_at=None
+):
     event = embeddings_pb2.EmbeddingEvent(
         header=common_pb2.EventHeader(event_id=f"{document_id}-{version}", tenant=tenant),
         document_id=document_id,
@@ -58,6 +75,8 @@ def upsert(document_id, version, texts, tenant="acme", users=("alice",), groups=
             ),
         )
         chunk.provenance.updated_at.FromSeconds(1_700_000_000 + version)
+        if published_at is not None:
+            chunk.published_at.FromMilliseconds(published_at)
         event.upsert.chunks.add(chunk=chunk, vector=axis(first_axis + ordinal))
     event.upsert.SetInParent()
     return event
@@ -73,7 +92,22 @@ def delete(document_id, version, tenant="acme"):
 
 def settings(path, model=MODEL) -> IndexSettings:
     uri = str(path / "ragline.db")
-    return IndexSettings(uri=uri, token="", collection="chunks", index_type="FLAT", timeout_s=10, model=model)
+    return IndexSettings(uri=uri, token="", alias="chunks", index_type="FLAT", timeout_s=10, model=model)
+
+
+class NoCredentials:
+    def metadata(self, callee: str | None = None) -> list[tuple[str, str]]:
+        return []
+
+
+def unused_embedders() -> EmbeddingClients:
+    """Every event in these tests carries the index's model: nothing is embedded again."""
+    return EmbeddingClients(EmbeddingClient("127.0.0.1:9", NoCredentials(), 1.0))
+
+
+class Recorded(list):
+    def record(self, amount: float) -> None:
+        self.append(amount)
 
 
 @pytest.fixture
@@ -85,11 +119,11 @@ def index(tmp_path):
 
 @pytest.fixture
 def indexer(index):
-    return ChunkIndexer(index)
+    return ChunkIndexer(index, unused_embedders())
 
 
 def stored(index, document_id, tenant="acme"):
-    return sorted(index.document_chunks(tenant, document_id))
+    return sorted(index.live.document_chunks(tenant, document_id))
 
 
 def test_upsert_indexes_every_chunk_with_its_version(index, indexer):
@@ -102,9 +136,9 @@ def test_replaying_an_event_changes_nothing(index, indexer):
     event = upsert("doc", 1, ["a", "b"])
     indexer.apply(event)
     access = AccessFilter.of(Principal("alice", "acme", (), INTERNAL)).expression()
-    before = sorted((row["chunk_id"], row["indexed_at"]) for row, _ in index.search(axis(0), access, 10))
+    before = sorted((row["chunk_id"], row["indexed_at"]) for row, _ in index.live.search(axis(0), access, 10))
     assert indexer.apply(event).outcome == "unchanged"
-    after = sorted((row["chunk_id"], row["indexed_at"]) for row, _ in index.search(axis(0), access, 10))
+    after = sorted((row["chunk_id"], row["indexed_at"]) for row, _ in index.live.search(axis(0), access, 10))
     assert after == before and len(after) == 2
 
 
@@ -123,13 +157,13 @@ def test_a_new_version_with_fewer_chunks_leaves_none_of_the_old(index, indexer):
     # Nothing of version 1 is searchable any more, whatever the query.
     access = AccessFilter.of(Principal("alice", "acme", (), INTERNAL)).expression()
     for i in range(3):
-        assert [row["document_version"] for row, _ in index.search(axis(i), access, 10)] == [2]
+        assert [row["document_version"] for row, _ in index.live.search(axis(i), access, 10)] == [2]
 
 
 def test_a_half_applied_version_is_completed_on_redelivery(index, indexer):
     indexer.apply(upsert("doc", 1, ["a", "b"]))
     event = upsert("doc", 2, ["x"])
-    index.upsert(chunk_rows(event, 0))  # as if the process died after the upsert, before removing version 1
+    index.live.upsert(chunk_rows(event, 0))  # as if the process died after the upsert, before removing version 1
     assert indexer.apply(event).outcome == "indexed"
     assert stored(index, "doc") == [("acme/doc/v2/0", 2)]
 
@@ -166,7 +200,7 @@ def test_ids_with_quotes_work_end_to_end(index, indexer):
     indexer.apply(upsert("doc", 1, ["b"], tenant="acme"))
     assert [v for _, v in stored(index, document_id, tenant)] == [1]
     access = AccessFilter.of(Principal("alice", tenant, (), INTERNAL)).expression([document_id])
-    assert [row["document_id"] for row, _ in index.search(axis(0), access, 10)] == [document_id]
+    assert [row["document_id"] for row, _ in index.live.search(axis(0), access, 10)] == [document_id]
     assert indexer.apply(delete(document_id, 0, tenant=tenant)).outcome == "deleted"
     assert stored(index, "doc") == [("acme/doc/v1/0", 1)]
 
@@ -200,7 +234,7 @@ def test_two_principals_see_what_their_tokens_allow(index, indexer):
 
     def documents(principal, document_ids=()):
         expression = AccessFilter.of(principal).expression(document_ids)
-        return {row["document_id"] for i in range(3) for row, _ in index.search(axis(i), expression, 10)}
+        return {row["document_id"] for i in range(3) for row, _ in index.live.search(axis(i), expression, 10)}
 
     assert documents(alice) == {"handbook"}  # by group; not salaries (user list, clearance), not globex
     assert documents(carol) == {"salaries"}  # by user at her clearance; not the eng handbook
@@ -213,7 +247,7 @@ def test_search_hits_carry_provenance_closest_first(index, indexer):
     indexer.apply(upsert("doc", 7, ["first", "second"], groups=["eng"]))
     access = AccessFilter.of(Principal("alice", "acme", ("eng",), INTERNAL)).expression()
     query = (np.array(axis(1)) * 0.9 + np.array(axis(0)) * 0.1).tolist()
-    results = index.search(query, access, 5)
+    results = index.live.search(query, access, 5)
     hits = [search_hit(row, score) for row, score in results]
     assert [hit.text for hit in hits] == ["second", "first"]
     assert hits[0].score > hits[1].score and hits[0].score == pytest.approx(0.9 / np.hypot(0.9, 0.1), abs=1e-5)
@@ -229,13 +263,15 @@ def test_search_hits_carry_provenance_closest_first(index, indexer):
     assert provenance.updated_at.seconds == 1_700_000_007 and not provenance.HasField("created_at")
 
 
-def test_reopening_keeps_the_index_and_refuses_another_model(tmp_path):
+def test_reopening_keeps_the_index_and_its_model(tmp_path):
     first = ChunkIndex(settings(tmp_path))
-    ChunkIndexer(first).apply(upsert("doc", 1, ["a"]))
-    again = ChunkIndex(settings(tmp_path))
-    assert again.document_chunks("acme", "doc") == [("acme/doc/v1/0", 1)]
-    with pytest.raises(ConfigError, match="holds vectors of model"):
-        ChunkIndex(settings(tmp_path, model="text-embedding-3-small"))
+    ChunkIndexer(first, unused_embedders()).apply(upsert("doc", 1, ["a"]))
+    first.close()
+    # The configured model only names the model of a new index; an existing one keeps its own.
+    again = ChunkIndex(settings(tmp_path, model="text-embedding-3-small"))
+    assert again.live.document_chunks("acme", "doc") == [("acme/doc/v1/0", 1)]
+    assert (again.live.model, again.live.name, again.alias) == (MODEL, "chunks_v1", "chunks")
+    again.close()
 
 
 def test_searches_run_while_documents_are_rewritten(index, indexer):
@@ -246,7 +282,7 @@ def test_searches_run_while_documents_are_rewritten(index, indexer):
     def search() -> None:
         try:
             while not done.is_set():
-                for row, _ in index.search(axis(0), access, 10):
+                for row, _ in index.live.search(axis(0), access, 10):
                     assert row["tenant"] == "acme" and row["document_id"] == "doc"
         except BaseException as error:  # noqa: BLE001 - reported by the main thread
             errors.append(error)
@@ -275,5 +311,85 @@ def test_indexing_is_traced_under_the_event_span(index, indexer, spans):
     assert process.attributes["ragline.document.id"] == "traced"
     assert process.attributes["ragline.index.outcome"] == "indexed"
     milvus = [span for span in finished if span.attributes.get("db.system.name") == "milvus"]
-    assert {span.name for span in milvus} >= {"query chunks", "upsert chunks"}
+    assert {span.name for span in milvus} >= {"query chunks_v1", "upsert chunks_v1"}
     assert all(span.parent.span_id == process.context.span_id and span.kind == SpanKind.CLIENT for span in milvus)
+
+
+def test_chunks_record_when_their_document_was_published_and_when_they_became_searchable(index):
+    freshness = Recorded()
+    indexer = ChunkIndexer(index, unused_embedders(), freshness=freshness)
+    published = int(time.time() * 1000) - 1500
+    indexer.apply(upsert("fresh", 1, ["a", "b"], published_at=published))
+    indexer.apply(upsert("unknown", 1, ["c"], first_axis=2))
+    access = AccessFilter.of(Principal("alice", "acme", (), INTERNAL)).expression()
+    rows = {row["chunk_id"]: row for i in range(3) for row, _ in index.live.search(axis(i), access, 10)}
+    fresh = [rows["acme/fresh/v1/0"], rows["acme/fresh/v1/1"]]
+    assert {row["published_at"] for row in fresh} == {published}
+    assert all(published + 1500 <= row["indexed_at"] <= time.time() * 1000 for row in fresh)
+    assert rows["acme/unknown/v1/0"]["published_at"] == 0  # unset: unknown, and not measured
+    assert len(freshness) == 1 and 1.5 <= freshness[0] < 10
+    indexer.apply(upsert("fresh", 1, ["a", "b"], published_at=published))
+    assert len(freshness) == 1  # a replay indexes nothing, so it measures nothing
+
+
+@pytest.fixture
+def tenant() -> str:
+    return f"t-{uuid.uuid4().hex[:8]}"
+
+
+def generation(tenant: str) -> int:
+    return int(connect_redis().get(index_generation_key(tenant)) or 0)
+
+
+def test_each_change_to_what_a_tenant_can_find_counts_one_generation(index, tenant):
+    indexer = ChunkIndexer(index, unused_embedders(), IndexGenerations(connect_redis()))
+    steps = [
+        (upsert("doc", 2, ["a", "b"], tenant=tenant), "indexed", 1),
+        (upsert("doc", 2, ["a", "b"], tenant=tenant), "unchanged", 1),
+        (upsert("doc", 1, ["old"], tenant=tenant), "stale", 1),
+        (upsert("doc", 3, ["c"], tenant=tenant), "indexed", 2),
+        (delete("doc", 0, tenant=tenant), "deleted", 3),
+        (delete("never-seen", 0, tenant=tenant), "absent", 3),
+    ]
+    for event, outcome, expected in steps:
+        assert (indexer.apply(event).outcome, generation(tenant)) == (outcome, expected)
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def test_indexing_goes_on_while_redis_is_down_and_the_generation_is_counted_when_it_is_back(index, tenant, tmp_path):
+    server = shutil.which("redis-server")
+    if server is None:
+        pytest.skip("redis-server is not installed (infra/redis.sh installs it)")
+    port = free_port()
+    client = redis.Redis(port=port, socket_connect_timeout=0.5, socket_timeout=0.5)
+    indexer = ChunkIndexer(index, unused_embedders(), IndexGenerations(client, retry_after_s=0.5))
+    started = time.monotonic()
+    for version in range(1, 6):
+        assert indexer.apply(upsert("doc", version, [f"v{version}"], tenant=tenant)).outcome == "indexed"
+    # Only the first event waited for the connection to be refused; the others did not try.
+    assert time.monotonic() - started < 5
+    process = subprocess.Popen(
+        [server, "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no", "--dir", str(tmp_path)],
+        stdout=subprocess.DEVNULL,
+    )
+    try:
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline:
+            try:
+                client.ping()
+                break
+            except redis.RedisError:
+                time.sleep(0.1)
+        time.sleep(0.6)
+        indexer.apply(delete("doc", 0, tenant=tenant))
+        # The five updates made while Redis was down and the delete count as one: that is
+        # enough to make every answer given before them unreachable.
+        assert int(client.get(index_generation_key(tenant))) == 1
+    finally:
+        process.terminate()
+        process.wait(10)

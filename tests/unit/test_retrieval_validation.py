@@ -8,7 +8,7 @@ import grpc
 import pytest
 
 from ragline.v1 import chunks_pb2, common_pb2, embeddings_pb2, retrieval_pb2
-from services.retrieval.indexer import MAX_CHUNKS, validate
+from services.retrieval.indexer import MAX_CHUNKS, validate, vectors_problem
 from services.retrieval.rows import DIMENSION
 from services.retrieval.server import DEFAULT_TOP_K, MAX_TOP_K, SearchFailed, parse_request
 
@@ -91,7 +91,8 @@ def event(chunks: int = 2, **overrides) -> embeddings_pb2.EmbeddingEvent:
 
 
 def test_a_well_formed_event_is_valid():
-    assert validate(event(), MODEL) is None
+    assert validate(event()) is None
+    assert vectors_problem(event(), DIMENSION) is None
 
 
 def test_deletes_need_no_model_or_vectors():
@@ -99,9 +100,27 @@ def test_deletes_need_no_model_or_vectors():
         header=common_pb2.EventHeader(tenant="acme"), document_id="doc-1", embedding_model="another-model"
     )
     deletion.delete.document_version = 0
-    assert validate(deletion, MODEL) is None
+    assert validate(deletion) is None
     deletion.delete.document_version = -1
-    assert "negative" in validate(deletion, MODEL)
+    assert "negative" in validate(deletion)
+
+
+def test_another_models_vectors_are_no_reason_to_refuse_an_event():
+    # The indexer embeds its chunks again with the index's model instead.
+    assert validate(event(embedding_model="text-embedding-3-small", **{"chunk0.vector": [0.5] * 1536})) is None
+
+
+@pytest.mark.parametrize(
+    "vector, says",
+    [
+        ([1.0] * 768, "768 dimensions, the index 384"),
+        ([0.0] * DIMENSION, "zero or not finite"),
+        ([math.inf] * DIMENSION, "zero or not finite"),
+    ],
+)
+def test_vectors_that_cannot_go_into_the_index_say_why(vector, says):
+    problem = vectors_problem(event(**{"chunk0.vector": vector}), DIMENSION)
+    assert problem is not None and says in problem and problem.startswith("chunk 0:")
 
 
 @pytest.mark.parametrize(
@@ -111,11 +130,8 @@ def test_deletes_need_no_model_or_vectors():
         ({"document_id": ""}, "document_id is empty"),
         ({"document_id": "doc\n1"}, "control character"),
         ({"header.tenant": "t" * 129}, "longer than 128 bytes"),
-        ({"embedding_model": "text-embedding-3-small"}, "this index holds vectors of"),
+        ({"embedding_model": "m" * 257}, "embedding_model is longer than 256 bytes"),
         ({"document_version": -1}, "negative"),
-        ({"chunk0.vector": [1.0] * 768}, "768 dimensions"),
-        ({"chunk0.vector": [0.0] * DIMENSION}, "zero or not finite"),
-        ({"chunk0.vector": [math.inf] * DIMENSION}, "zero or not finite"),
         ({"chunk0.chunk.chunk_id": ""}, "chunk_id is empty"),
         ({"chunk0.chunk.chunk_id": "doc-1:3:1"}, "appears twice"),
         ({"chunk0.chunk.document_id": "doc-2"}, "belongs to document"),
@@ -123,18 +139,19 @@ def test_deletes_need_no_model_or_vectors():
         ({"chunk0.chunk.provenance.sensitivity": 0}, "sensitivity 0"),
         ({"chunk0.chunk.provenance.sensitivity": 9}, "sensitivity 9"),
         ({"chunk0.chunk.text": "é" * 40000}, "text is longer than 65535 bytes"),
+        ({"chunk0.chunk.text": " \n"}, "has no text"),
         ({"chunk0.chunk.provenance.access.groups": ["g" * 257]}, "access.groups is longer than 256 bytes"),
     ],
 )
 def test_invalid_events_say_why(overrides, says):
-    problem = validate(event(**overrides), MODEL)
+    problem = validate(event(**overrides))
     assert problem is not None and says in problem
 
 
 def test_neither_upsert_nor_delete_is_invalid():
     empty = embeddings_pb2.EmbeddingEvent(header=common_pb2.EventHeader(tenant="acme"), document_id="d")
-    assert validate(empty, MODEL) == "neither upsert nor delete is set"
+    assert validate(empty) == "neither upsert nor delete is set"
 
 
 def test_too_many_chunks_is_invalid():
-    assert f"at most {MAX_CHUNKS}" in validate(event(chunks=MAX_CHUNKS + 1), MODEL)
+    assert f"at most {MAX_CHUNKS}" in validate(event(chunks=MAX_CHUNKS + 1))

@@ -13,10 +13,10 @@ from opentelemetry import trace
 from opentelemetry.trace import SpanKind
 
 from ragline.auth import TokenMinter, TokenSettings
-from ragline.cli import audit, corpus, cost, deadletters, prompts, tokens
+from ragline.cli import audit, corpus, cost, deadletters, prompts, reindex, tokens
 from ragline.cli import eval as eval_command
 from ragline.cli.launcher import SERVICES, ServiceLauncher
-from ragline.cli.otlp import read_spans, render_tree, start_receiver
+from ragline.cli.otlp import metrics_file_beside, read_spans, render_tree, start_receiver
 from ragline.config import data_dir, env_str, repo_root, target
 from ragline.kafka import DOCUMENTS, EventProducer, ensure_topics
 from ragline.rpc import channel, connect
@@ -152,7 +152,8 @@ def cmd_health(args: argparse.Namespace) -> int:
 
 def cmd_traces_serve(args: argparse.Namespace) -> int:
     server = start_receiver(Path(args.file), args.port)
-    print(f"OTLP receiver on 127.0.0.1:{args.port}, spans to {args.file}", flush=True)
+    metrics = metrics_file_beside(Path(args.file))
+    print(f"OTLP receiver on 127.0.0.1:{args.port}, spans to {args.file}, metrics to {metrics}", flush=True)
     server.wait_for_termination()
     return 0
 
@@ -204,6 +205,7 @@ def build_parser() -> argparse.ArgumentParser:
     audit.add_parser(commands)
 
     deadletters.add_parser(commands)
+    reindex.add_parser(commands)
 
     services = commands.add_parser("services", help="run the six services as local processes")
     services.add_argument("action", choices=["start", "stop", "restart", "status"])
@@ -217,7 +219,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     traces = commands.add_parser("traces", help="a local OTLP receiver, and trace trees from its file").add_subparsers(dest="traces_command", required=True)
     default_file = str(data_dir() / "traces" / "spans.jsonl")
-    serve = traces.add_parser("serve", help="receive OTLP/gRPC spans into a JSON Lines file")
+    serve = traces.add_parser("serve", help="receive OTLP/gRPC spans and metrics into JSON Lines files")
     serve.add_argument("--port", type=int, default=4317)
     serve.add_argument("--file", default=default_file)
     serve.set_defaults(func=cmd_traces_serve)
