@@ -23,8 +23,6 @@ run stops if they do not. Writes bench/results/search.json.
 from __future__ import annotations
 
 import argparse
-import base64
-import hashlib
 import json
 import os
 import platform
@@ -43,7 +41,7 @@ sys.path[:0] = [str(ROOT), str(ROOT / "libs")]
 from pymilvus import DataType, MilvusClient  # noqa: E402
 
 from ragline.auth import Principal  # noqa: E402
-from services.retrieval.access import AccessFilter, quote  # noqa: E402
+from services.retrieval.access import AccessFilter, readers  # noqa: E402
 from services.retrieval.rows import DIMENSION, MAX_ACCESS_ENTRIES, MAX_ACCESS_ENTRY_BYTES, MAX_BYTES, SCALAR_FIELDS  # noqa: E402
 
 COLLECTION = "bench_chunks"
@@ -51,37 +49,15 @@ TENANTS = [f"tenant-{n:02d}" for n in range(10)]
 GROUPS = [f"group-{n:02d}" for n in range(50)]
 USERS = [f"user-{n:03d}@example.com" for n in range(200)]
 INSERT_BATCH = 2000
-READERS_MAX_BYTES = 65535
-
-
-def reader_tokens(users: list[str], groups: list[str]) -> str:
-    """The access list as one string: a token per entry, each between spaces.
-
-    A token is a kind letter and the first 128 bits of the entry's SHA-256 in
-    lower-case base32: fixed length, and only [a-z2-7], so no entry can carry a
-    LIKE wildcard (`%`, `_`), an escape or a space into the pattern that matches it."""
-    tokens = [reader_token("u", user) for user in users] + [reader_token("g", group) for group in groups]
-    return " " + " ".join(tokens) + " "
-
-
-def reader_token(kind: str, value: str) -> str:
-    digest = hashlib.sha256(value.encode()).digest()[:16]
-    return kind + base64.b32encode(digest).decode().rstrip("=").lower()
 
 
 def token_expression(access: AccessFilter) -> str:
-    """The same rows as AccessFilter.expression(), the access list matched as tokens."""
-    readers = [reader_token("u", access.subject)] + [reader_token("g", group) for group in access.groups]
-    matches = " or ".join(f'readers like "% {token} %"' for token in readers)
-    return f"tenant == {quote(access.tenant)} and sensitivity <= {int(access.clearance)} and ({matches})"
+    return access.expression()
 
 
 def array_expression(access: AccessFilter) -> str:
     """The access filter as retrieval built it before docs/adr/0013: the two arrays."""
-    readers = f"array_contains_any(access_users, [{quote(access.subject)}])"
-    if access.groups:
-        readers = f"({readers} or array_contains_any(access_groups, [{', '.join(quote(g) for g in access.groups)}]))"
-    return f"tenant == {quote(access.tenant)} and sensitivity <= {int(access.clearance)} and {readers}"
+    return access.expression(by_tokens=False)
 
 
 def create_collection(client: MilvusClient) -> None:
@@ -100,7 +76,7 @@ def create_collection(client: MilvusClient) -> None:
         schema.add_field(
             field, DataType.ARRAY, element_type=varchar, max_capacity=MAX_ACCESS_ENTRIES, max_length=MAX_ACCESS_ENTRY_BYTES
         )
-    schema.add_field("readers", varchar, max_length=READERS_MAX_BYTES)
+    schema.add_field("readers", varchar, max_length=MAX_BYTES["readers"])
     for field in ("title", "source_uri", "origin_system", "author", "content_hash"):
         schema.add_field(field, varchar, max_length=MAX_BYTES[field])
     for field in ("created_at", "updated_at", "published_at", "indexed_at"):
@@ -138,7 +114,7 @@ def build(client: MilvusClient, chunks: int, seed: int) -> None:
                     "sensitivity": rng.randint(1, 4),
                     "access_users": users,
                     "access_groups": groups,
-                    "readers": reader_tokens(users, groups),
+                    "readers": readers(users, groups),
                     "title": "",
                     "source_uri": "",
                     "origin_system": "bench",

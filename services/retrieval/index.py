@@ -34,8 +34,9 @@ from pymilvus.exceptions import (
 from ragline import minilm
 from ragline.config import ConfigError, data_dir, env_float, env_str
 from ragline.kafka import TransientError
-from services.retrieval.access import quote, quote_list
+from services.retrieval.access import quote, quote_list, readers
 from services.retrieval.rows import (
+    FILTER_FIELDS,
     LATER_FIELDS,
     MAX_ACCESS_ENTRIES,
     MAX_ACCESS_ENTRY_BYTES,
@@ -122,9 +123,11 @@ class ChunkCollection:
         self.model_version = properties.get(MODEL_VERSION_PROPERTY, "")
         self.request = properties.get(REQUEST_PROPERTY, "")
         self._output_fields = [field for field in SCALAR_FIELDS if field in self.fields]
+        # Made before docs/adr/0013: searched through the access arrays until a re-index.
+        self.has_reader_tokens = "readers" in self.fields
         problem = None
-        missing = set(SCALAR_FIELDS) - LATER_FIELDS - self.fields
-        unknown = self.fields - set(SCALAR_FIELDS)
+        missing = {*SCALAR_FIELDS, *FILTER_FIELDS} - LATER_FIELDS - self.fields
+        unknown = self.fields - {*SCALAR_FIELDS, *FILTER_FIELDS}
         if missing or unknown or "vector" not in fields:
             problem = f"its fields differ from this version's ({', '.join(sorted(missing | unknown)) or 'vector'})"
         elif not self.model:
@@ -205,7 +208,10 @@ class ChunkCollection:
         return found
 
     def upsert(self, rows: list[dict[str, Any]]) -> None:
-        """Write rows; fields this collection predates are left out."""
+        """Write rows, with `readers` derived from their access lists; fields this
+        collection predates are left out."""
+        if self.has_reader_tokens:
+            rows = [{**row, "readers": readers(row["access_users"], row["access_groups"])} for row in rows]
         rows = [{key: value for key, value in row.items() if key in self.fields or key == "vector"} for row in rows]
         for start in range(0, len(rows), UPSERT_BATCH):
             with self._call("upsert"):
@@ -380,6 +386,12 @@ class ChunkIndex:
                 max_capacity=MAX_ACCESS_ENTRIES,
                 max_length=MAX_ACCESS_ENTRY_BYTES,
             )
+        schema.add_field(
+            "readers",
+            varchar,
+            max_length=MAX_BYTES["readers"],
+            description="the access lists as reader tokens, for the access filter (docs/adr/0013)",
+        )
         for field in ("title", "source_uri", "origin_system", "author", "content_hash"):
             schema.add_field(field, varchar, max_length=MAX_BYTES[field])
         schema.add_field("created_at", DataType.INT64, description="epoch milliseconds, 0 when unknown")

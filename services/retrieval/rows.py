@@ -25,8 +25,10 @@ MAX_BYTES = {
     "content_hash": 128,
     "embedding_model": 256,
     "embedding_model_version": 128,
+    "readers": 65535,
 }
-MAX_ACCESS_ENTRIES = 4096  # Milvus' largest ARRAY capacity
+# Per list: the reader tokens of both lists must fit `readers` (docs/adr/0013).
+MAX_ACCESS_ENTRIES = 1024
 MAX_ACCESS_ENTRY_BYTES = 256
 MAX_HEADING_PATH_BYTES = 65535
 
@@ -55,10 +57,13 @@ SCALAR_FIELDS = [
     "published_at",
     "indexed_at",
 ]
+# Fields only filters read: derived from the row when it is written
+# (ChunkCollection.upsert), never returned.
+FILTER_FIELDS = ["readers"]
 # Fields that collections made by earlier versions lack: rows are stored there
 # without them, and a re-index (docs/adr/0005) moves the index to a collection
 # that has them.
-LATER_FIELDS = frozenset({"published_at"})
+LATER_FIELDS = frozenset({"published_at", "readers"})
 
 
 def chunk_rows(event: embeddings_pb2.EmbeddingEvent, indexed_at_ms: int) -> list[dict[str, Any]]:

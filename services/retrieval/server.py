@@ -137,7 +137,8 @@ class RetrievalServicer(retrieval_pb2_grpc.RetrievalServiceServicer):
             return "no_access", []
         vector = query.vector or self._embed(live, query.text, context)
         try:
-            results = live.search(vector, access.expression(query.document_ids), query.top_k)
+            expression = access.expression(query.document_ids, by_tokens=live.has_reader_tokens)
+            results = live.search(vector, expression, query.top_k)
         except IndexUnavailable as error:
             message = f"the vector index is unavailable, retry shortly: {error}"
             raise SearchFailed(grpc.StatusCode.UNAVAILABLE, message) from None

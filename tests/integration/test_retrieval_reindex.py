@@ -277,6 +277,13 @@ def create_pre_alias_collection(path) -> None:
     client.close()
 
 
+def readable_documents(index: ChunkIndex) -> set[str]:
+    """What alice (users=["alice"] in every event here) finds, through the filter the live collection can take."""
+    access = AccessFilter.of(Principal("alice", "acme", (), INTERNAL))
+    expression = access.expression(by_tokens=index.live.has_reader_tokens)
+    return {row["document_id"] for row, _ in index.live.search(axis(2), expression, 10)}
+
+
 def test_a_collection_from_before_aliases_serves_and_a_rebuild_moves_it_to_the_current_layout(tmp_path, new_model_address):
     create_pre_alias_collection(tmp_path)
     index = ChunkIndex(settings(tmp_path))
@@ -285,10 +292,13 @@ def test_a_collection_from_before_aliases_serves_and_a_rebuild_moves_it_to_the_c
     try:
         assert index.live.name == "chunks" and "published_at" not in index.live.fields
         assert indexer.apply(upsert("doc", 1, [TOPICS[2]])).outcome == "indexed"
+        # Without reader tokens (docs/adr/0013) the access arrays are searched, until the rebuild adds them.
+        assert not index.live.has_reader_tokens and readable_documents(index) == {"doc"}
         rebuild = Rebuilds(index, indexer, embedders, new_model_address).rebuild("r1")
         assert rebuild.run() == DONE
         assert (index.live.name, "published_at" in index.live.fields) == ("chunks_v1", True)
         assert index.live.document_rows("acme", "doc")[0]["published_at"] == 0  # unknown before the field existed
+        assert index.live.has_reader_tokens and readable_documents(index) == {"doc"}
     finally:
         index.close()
     reopened = ChunkIndex(settings(tmp_path))

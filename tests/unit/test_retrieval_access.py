@@ -9,7 +9,8 @@ from milvus_lite.search.filter import compile_filter, evaluate_mask
 
 from ragline.auth import Principal
 from ragline.v1 import common_pb2
-from services.retrieval.access import AccessFilter, UnquotableValue, quote, quote_list
+from services.retrieval.access import AccessFilter, UnquotableValue, quote, quote_list, readers
+from services.retrieval.rows import MAX_ACCESS_ENTRIES, MAX_ACCESS_ENTRY_BYTES, MAX_BYTES
 
 PUBLIC, INTERNAL, CONFIDENTIAL, RESTRICTED = (
     common_pb2.SENSITIVITY_PUBLIC,
@@ -26,6 +27,7 @@ SCHEMA = CollectionSchema(
         FieldSchema(name="sensitivity", dtype=DataType.INT32),
         FieldSchema(name="access_users", dtype=DataType.ARRAY, element_type=DataType.VARCHAR, max_capacity=16),
         FieldSchema(name="access_groups", dtype=DataType.ARRAY, element_type=DataType.VARCHAR, max_capacity=16),
+        FieldSchema(name="readers", dtype=DataType.VARCHAR),
         FieldSchema(name="vector", dtype=DataType.FLOAT_VECTOR, dim=2),
     ]
 )
@@ -39,6 +41,7 @@ def row(chunk_id, tenant="acme", document_id="doc", sensitivity=INTERNAL, users=
         "sensitivity": sensitivity,
         "access_users": list(users),
         "access_groups": list(groups),
+        "readers": readers(list(users), list(groups)),
     }
 
 
@@ -141,6 +144,44 @@ def test_non_ascii_values_are_kept_as_they_are():
     rows = [row("unicode", tenant="ümlaut-日本", users=["zoë 🙂"]), row("ascii", tenant="umlaut", users=["zoe"])]
     access = AccessFilter.of(principal(subject="zoë 🙂", tenant="ümlaut-日本", groups=()))
     assert readable(access.expression(), rows) == {"unicode"}
+
+
+def test_like_wildcards_spaces_and_kinds_in_names_match_exactly():
+    rows = [
+        row("percent", groups=["%"]),
+        row("underscore-name", groups=["a_b"]),
+        row("look-alike", groups=["axb"]),
+        row("spaced", groups=["eng ops"]),
+        row("eng", groups=["eng"]),
+        row("group-named-alice", groups=["alice"]),
+    ]
+    access = AccessFilter.of(principal(groups=("a_b", "eng ops")))
+    assert readable(access.expression(), rows) == {"underscore-name", "spaced"}
+    # The subject "alice" is a user token; a group of that name grants her nothing.
+    assert readable(AccessFilter.of(principal(groups=())).expression(), rows) == set()
+    assert readable(AccessFilter.of(principal(groups=("%",))).expression(), rows) == {"percent"}
+
+
+def test_tokens_admit_exactly_the_rows_the_access_arrays_admit():
+    names = ["alice", "bob", "eng", "sales", "a_b", "%", "zoë 🙂", 'q"uote']
+    rows = [
+        row(f"{tenant}-{sensitivity}-{n}", tenant=tenant, sensitivity=sensitivity, users=names[n % 3 :: 3], groups=names[n % 4 :: 4])
+        for tenant in ("acme", "globex")
+        for sensitivity in (PUBLIC, INTERNAL, CONFIDENTIAL, RESTRICTED)
+        for n in range(12)
+    ]
+    for subject in ("alice", "bob", "eng"):
+        for groups in ((), ("eng",), ("sales", "a_b"), ("%", 'q"uote', "zoë 🙂")):
+            for clearance in (PUBLIC, CONFIDENTIAL, RESTRICTED):
+                access = AccessFilter.of(principal(subject=subject, groups=groups, clearance=clearance))
+                by_tokens = readable(access.expression(), rows)
+                assert by_tokens == readable(access.expression(by_tokens=False), rows)
+                assert by_tokens == readable(access.expression(["doc"], by_tokens=False), rows)
+
+
+def test_the_longest_access_lists_fit_the_readers_field():
+    longest = ["x" * MAX_ACCESS_ENTRY_BYTES + str(n) for n in range(MAX_ACCESS_ENTRIES)]
+    assert len(readers(longest, longest).encode()) <= MAX_BYTES["readers"]
 
 
 def test_quote_refuses_control_characters_instead_of_guessing():
