@@ -3,12 +3,17 @@
 from __future__ import annotations
 
 import argparse
+import time
 import uuid
 
 import pytest
+from confluent_kafka import Consumer, TopicPartition
 
 from ragline.auth import Principal
 from ragline.cli import cost, prompts
+from ragline.config import kafka_client_settings
+from ragline.kafka import AUDIT
+from ragline.v1 import audit_pb2
 from services.generation.cost_ledger import CostLedger
 from services.generation.feedback import AnswerBook
 from services.generation.pricing import PriceTable
@@ -105,3 +110,26 @@ def test_cost_shows_the_totals_and_projects_a_traffic(client, capsys):
     # 50,000 a day on gpt-4.1-mini: 50,000 * 730/24 * 0.0016
     assert f"{50_000 * 730 / 24 * 0.0016:,.2f} USD/month" in projected
     assert "on-premises" in projected and "server" in projected and "costs as much as" in projected
+
+
+def test_a_routing_change_is_an_audit_event(client, capsys):
+    consumer = Consumer({**kafka_client_settings(), "group.id": uuid.uuid4().hex, "enable.auto.commit": False})
+    partitions = consumer.list_topics(AUDIT, timeout=10).topics[AUDIT].partitions
+    consumer.assign(
+        [TopicPartition(AUDIT, p, consumer.get_watermark_offsets(TopicPartition(AUDIT, p), timeout=10)[1]) for p in partitions]
+    )
+    operator = f"oncall-{uuid.uuid4().hex[:6]}"
+    assert run("prompts", "pin", "answer@v1", "--by", operator) == 0
+
+    deadline = time.monotonic() + 20
+    found = None
+    while found is None and time.monotonic() < deadline:
+        message = consumer.poll(0.5)
+        if message is not None and not message.error():
+            event = audit_pb2.AuditEvent.FromString(message.value())
+            if event.principal == operator:
+                found = event
+    consumer.close()
+    assert found is not None, "no audit record of the routing change"
+    assert found.action == "admin.prompt_routing" and found.header.tenant == "_platform"
+    assert found.details["prompt_id"] == "answer" and "v1" in found.details["routing"]

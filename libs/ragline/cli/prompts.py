@@ -16,6 +16,11 @@ import datetime
 import os
 import sys
 
+from confluent_kafka import KafkaException
+
+from ragline.auditing import AuditTrail
+from ragline.kafka import EventProducer
+from ragline.rpc import PLATFORM_TENANT
 from services.generation.feedback import read_satisfaction, satisfaction_tenants
 from services.generation.prompt_registry import PromptRouting, PromptRoutingStore
 from services.generation.prompts import available_versions, load_prompt, parse_ref
@@ -81,6 +86,20 @@ def _apply(prompt_id: str, shares: dict[str, int], changed_by: str) -> int:
         return 2
     PromptRoutingStore(connect_redis()).set(prompt_id, routing, changed_by)
     print(f"{prompt_id}: {routing.describe()} (taken up by the generation service within its refresh interval)")
+    return _audit_change(prompt_id, routing.describe(), changed_by)
+
+
+def _audit_change(prompt_id: str, routing: str, changed_by: str) -> int:
+    """An admin change is an audit event, on the platform's own log."""
+    producer = EventProducer("ragline-cli")
+    AuditTrail(producer, "ragline-cli").record(
+        "admin.prompt_routing", PLATFORM_TENANT, changed_by, "ok", details={"prompt_id": prompt_id, "routing": routing}
+    )
+    try:
+        producer.flush(10.0)
+    except KafkaException as error:
+        print(f"warning: the change is live but its audit record was not delivered: {error}", file=sys.stderr)
+        return 1
     return 0
 
 
