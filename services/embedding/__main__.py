@@ -23,7 +23,9 @@ def main() -> None:
     setup_tracing("embedding")
     batch_chunks = env_int("RAGLINE_EMBEDDING_BATCH_CHUNKS", 64, minimum=1, maximum=4096)
     batch_wait = env_float("RAGLINE_EMBEDDING_BATCH_WAIT_S", 0.2, minimum=0.0)
-    encoder = MiniLMEncoder()
+    # Unset: the cores this process may use. Set it where a CPU quota is lower (containers).
+    threads = env_int("RAGLINE_EMBEDDING_THREADS", 0, minimum=0, maximum=256)
+    encoder = MiniLMEncoder(workers=threads or None)
     embedder = ChunkEmbedder(encoder.encode, minilm.MODEL_NAME, minilm.model_version())
     producer = EventProducer("embedding")
     consumer = EventConsumer("embedding", env_str("RAGLINE_EMBEDDING_GROUP", "ragline-embedding"), [CHUNKS], producer)
