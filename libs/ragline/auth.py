@@ -29,6 +29,7 @@ import time
 import urllib.parse
 import urllib.request
 import uuid
+from collections import OrderedDict
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Mapping, Sequence
@@ -57,6 +58,10 @@ RELAY_TTL_S = 60
 DEFAULT_SERVICE_ISSUER = "urn:ragline:services"
 HS256_MIN_SECRET_BYTES = 32
 _JWKS_MAX_BYTES = 1 << 20
+# Verified calls and signed relays kept for reuse (each well under 2 KB).
+_CACHED_TOKENS = 4096
+# A relay is reused while at least this much of its lifetime is left, so it never expires in flight.
+_RELAY_REUSE_S = RELAY_TTL_S // 2
 _KEY_TYPES = {"RSA": "RS256", "EC": "ES256", "OKP": "EdDSA"}
 
 
@@ -74,6 +79,29 @@ class AccessDenied(Exception):
 
 class KeySetUnavailable(Exception):
     """The issuer's keys cannot be fetched, so no token of it can be checked now (UNAVAILABLE)."""
+
+
+class _Recent:
+    """A bounded, thread-safe map that forgets the least recently used entry first."""
+
+    def __init__(self, size: int):
+        self._size = size
+        self._entries: OrderedDict[Any, Any] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def get(self, key: Any) -> Any:
+        with self._lock:
+            value = self._entries.get(key)
+            if value is not None:
+                self._entries.move_to_end(key)
+            return value
+
+    def put(self, key: Any, value: Any) -> None:
+        with self._lock:
+            self._entries[key] = value
+            self._entries.move_to_end(key)
+            if len(self._entries) > self._size:
+                self._entries.popitem(last=False)
 
 
 @dataclass(frozen=True)
@@ -354,6 +382,27 @@ class JwksUrl:
             self._error = ""
 
 
+@dataclass(frozen=True)
+class _Signer:
+    """The key that verified one token (`keys` None: the HS256 development secret), and the token's expiry."""
+
+    keys: JwksFile | JwksUrl | None
+    kid: str
+    key: Any
+    expires: float
+
+
+@dataclass(frozen=True)
+class _Verified:
+    caller: Caller
+    valid_until: float
+    signers: tuple[_Signer, ...]
+
+    def keys_still_trusted(self) -> bool:
+        # A re-read key set holds new key objects: a rotated or retired key fails this at once.
+        return all(signer.keys is None or signer.keys.get(signer.kid) is signer.key for signer in self.signers)
+
+
 class TokenVerifier:
     def __init__(self, settings: TokenSettings):
         self._settings = settings
@@ -363,38 +412,52 @@ class TokenVerifier:
             if settings.jwks_url
             else self._service_keys
         )
+        self._verified = _Recent(_CACHED_TOKENS)
 
     def verify(self, token: str) -> Principal:
         """The principal of a bearer token (a user's, or a service's own)."""
-        claims, is_service = self._bearer_claims(token)
+        claims, is_service = self._bearer_claims(token, [])
         return self._service_principal(claims) if is_service else self._user_principal(claims)
 
     def authenticate(self, token: str, relay: str = "") -> Caller:
         """Who makes a call: the bearer token's principal, or, when a trusted
-        service relays a user's principal bound to its token, that user."""
-        claims, is_service = self._bearer_claims(token)
-        if not relay:
-            return Caller(self._service_principal(claims) if is_service else self._user_principal(claims))
-        if not is_service:
-            raise AccessDenied(
-                f"only Ragline services may relay a principal ({RELAY_HEADER}): call with your own token alone",
-                self._user_principal(claims),
-            )
-        service = str(claims["sub"])[len(SERVICE_PREFIX):]
-        if service not in self._settings.trusted_services:
-            raise AccessDenied(
-                f"service {service!r} is not trusted to relay principals: add it to RAGLINE_TRUSTED_SERVICES",
-                self._service_principal(claims),
-            )
-        return Caller(self._relayed_principal(relay, claims), service)
+        service relays a user's principal bound to its token, that user.
 
-    def _bearer_claims(self, token: str) -> tuple[dict[str, Any], bool]:
+        Tokens seen before and verified are not verified again (a service
+        receives the same service token and relay on many calls): the answer is
+        remembered until the first of them expires, and forgotten as soon as a
+        key that signed them leaves its key set."""
+        known: _Verified | None = self._verified.get((token, relay))
+        if known is not None and time.time() <= known.valid_until and known.keys_still_trusted():
+            return known.caller
+        signers: list[_Signer] = []
+        claims, is_service = self._bearer_claims(token, signers)
+        if not relay:
+            caller = Caller(self._service_principal(claims) if is_service else self._user_principal(claims))
+        else:
+            if not is_service:
+                raise AccessDenied(
+                    f"only Ragline services may relay a principal ({RELAY_HEADER}): call with your own token alone",
+                    self._user_principal(claims),
+                )
+            service = str(claims["sub"])[len(SERVICE_PREFIX):]
+            if service not in self._settings.trusted_services:
+                raise AccessDenied(
+                    f"service {service!r} is not trusted to relay principals: add it to RAGLINE_TRUSTED_SERVICES",
+                    self._service_principal(claims),
+                )
+            caller = Caller(self._relayed_principal(relay, claims, signers), service)
+        expires = min(signer.expires for signer in signers)
+        self._verified.put((token, relay), _Verified(caller, expires + self._settings.leeway_s, tuple(signers)))
+        return caller
+
+    def _bearer_claims(self, token: str, signers: list[_Signer]) -> tuple[dict[str, Any], bool]:
         header, claims = self._unverified(token, "bearer token")
         if header.get("typ") == RELAY_TYPE:
             raise AuthenticationError(f"a relayed principal is not a bearer token: send it in {RELAY_HEADER}")
         issuer = claims.get("iss")
         if issuer == self._settings.service_issuer:
-            verified = self._decode(token, header, self._service_keys, issuer, self._settings.audience, ["jti"])
+            verified = self._decode(token, header, self._service_keys, issuer, self._settings.audience, ["jti"], signers)
             if not str(verified["sub"]).startswith(SERVICE_PREFIX):
                 raise AuthenticationError(f"a service token's subject must be '{SERVICE_PREFIX}<name>'")
             return verified, True
@@ -403,20 +466,26 @@ class TokenVerifier:
                 f"token issuer {issuer!r} is not the trusted issuer {self._settings.issuer!r}: get a token from it"
             )
         audiences = [self._settings.audience, *(a for a in self._settings.user_audiences if a != self._settings.audience)]
-        verified = self._decode(token, header, self._user_keys, issuer, audiences, [], allow_hs256=True)
+        verified = self._decode(token, header, self._user_keys, issuer, audiences, [], signers, allow_hs256=True)
         if str(verified["sub"]).startswith(SERVICE_PREFIX):
             raise AuthenticationError(
                 f"user tokens may not have a '{SERVICE_PREFIX}' subject: that prefix is reserved for Ragline services"
             )
         return verified, False
 
-    def _relayed_principal(self, relay: str, service_claims: Mapping[str, Any]) -> Principal:
+    def _relayed_principal(self, relay: str, service_claims: Mapping[str, Any], signers: list[_Signer]) -> Principal:
         try:
             header, _ = self._unverified(relay, "relayed principal")
             if header.get("typ") != RELAY_TYPE:
                 raise AuthenticationError(f"its type is {header.get('typ')!r}, not {RELAY_TYPE!r}")
             claims = self._decode(
-                relay, header, self._service_keys, self._settings.service_issuer, self._settings.audience, ["act", "service_jti"]
+                relay,
+                header,
+                self._service_keys,
+                self._settings.service_issuer,
+                self._settings.audience,
+                ["act", "service_jti"],
+                signers,
             )
         except AuthenticationError as error:
             raise AuthenticationError(f"relayed principal rejected: {error}") from None
@@ -450,9 +519,13 @@ class TokenVerifier:
         issuer: str,
         audience: str | list[str],
         required: list[str],
+        signers: list[_Signer],
         allow_hs256: bool = False,
     ) -> dict[str, Any]:
+        """The verified claims; appends the key that signed them to `signers`."""
         algorithm = header.get("alg")
+        signer_keys: JwksFile | JwksUrl | None = None
+        kid = ""
         if algorithm == "HS256" and allow_hs256 and self._settings.hs256_secret:
             key: Any = self._settings.hs256_secret
         elif algorithm not in ALGORITHMS:
@@ -461,17 +534,17 @@ class TokenVerifier:
                 f"token algorithm {algorithm!r} is not accepted: use one of {', '.join(ALGORITHMS)}{hint}"
             )
         else:
-            kid = header.get("kid")
-            jwk = keys.get(str(kid)) if kid else None
+            kid = str(header.get("kid") or "")
+            jwk = keys.get(kid) if kid else None
             if jwk is None:
-                raise AuthenticationError(f"token key id {kid!r} is not in the trusted key set ({keys.source})")
+                raise AuthenticationError(f"token key id {header.get('kid')!r} is not in the trusted key set ({keys.source})")
             if jwk.algorithm_name != algorithm:
                 raise AuthenticationError(f"token algorithm {algorithm} does not match key {kid!r} ({jwk.algorithm_name})")
-            key = jwk.key
+            signer_keys, key = keys, jwk
         try:
             claims = jwt.decode(
                 token,
-                key,
+                key.key if isinstance(key, jwt.PyJWK) else key,
                 algorithms=[algorithm],
                 audience=audience,
                 issuer=issuer,
@@ -498,6 +571,7 @@ class TokenVerifier:
             raise AuthenticationError(
                 f"token lifetime of {lifetime}s exceeds the allowed {self._settings.max_lifetime_s}s: issue short-lived tokens"
             )
+        signers.append(_Signer(signer_keys, kid, key, float(claims["exp"])))
         return claims
 
     def _user_principal(self, claims: Mapping[str, Any]) -> Principal:
@@ -591,6 +665,7 @@ class TokenMinter:
         self._settings = settings
         self._signing_key = _SigningKey(settings.signing_key_path, settings.jwks_path)
         self._signing_key.current()
+        self._relays = _Recent(_CACHED_TOKENS)
 
     @property
     def key_id(self) -> str:
@@ -630,7 +705,14 @@ class TokenMinter:
         return IssuedToken(self._sign(claims, {}), claims["jti"], float(claims["exp"]), self.key_id)
 
     def relay(self, principal: Principal, actor: str, service_jti: str, audience: str | Sequence[str]) -> str:
-        """The user's principal, signed for one callee and bound to the service token `service_jti`."""
+        """The user's principal, signed for one callee and bound to the service token `service_jti`.
+
+        The same relay serves the user's further calls with that service token
+        while half its lifetime is left: signing is the costly part of a call."""
+        key = (principal, actor, service_jti, audience if isinstance(audience, str) else tuple(audience))
+        reusable: tuple[str, float] | None = self._relays.get(key)
+        if reusable is not None and reusable[1] - time.time() >= _RELAY_REUSE_S:
+            return reusable[0]
         claims = self._base_claims(self._settings.service_issuer, principal.subject, audience, RELAY_TTL_S)
         claims.update(
             {
@@ -642,7 +724,9 @@ class TokenMinter:
                 "service_jti": service_jti,
             }
         )
-        return self._sign(claims, {"typ": RELAY_TYPE})
+        relay = self._sign(claims, {"typ": RELAY_TYPE})
+        self._relays.put(key, (relay, float(claims["exp"])))
+        return relay
 
     def _base_claims(self, issuer: str, subject: str, audience: str | Sequence[str], ttl_s: int) -> dict[str, Any]:
         now = int(time.time())

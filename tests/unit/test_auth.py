@@ -342,6 +342,58 @@ def test_a_relay_for_another_callee_is_rejected(settings):
         verifier.authenticate(issued.token, relay)
 
 
+def test_a_relay_is_reused_only_for_the_same_user_service_token_and_callee(settings):
+    minter = TokenMinter(settings)
+    issued = minter.mint_service_token("generation", "ragline.retrieval")
+    relay = minter.relay(ALICE, "service:generation", issued.jti, "ragline.retrieval")
+    assert minter.relay(ALICE, "service:generation", issued.jti, "ragline.retrieval") == relay
+
+    cleared = replace(ALICE, clearance=common_pb2.SENSITIVITY_RESTRICTED)
+    others = {
+        minter.relay(cleared, "service:generation", issued.jti, "ragline.retrieval"),
+        minter.relay(ALICE, "service:generation", minter.mint_service_token("generation", "ragline.retrieval").jti, "ragline.retrieval"),
+        minter.relay(ALICE, "service:generation", issued.jti, "ragline.guardrail"),
+    }
+    assert relay not in others and len(others) == 3
+    verifier = TokenVerifier(service_settings(settings, "retrieval"))
+    relayed = minter.relay(cleared, "service:generation", issued.jti, "ragline.retrieval")
+    assert verifier.authenticate(issued.token, relayed).principal == cleared
+
+
+def test_a_call_verified_before_is_refused_once_its_key_is_retired(settings):
+    verifier = TokenVerifier(service_settings(settings, "retrieval"))
+    token, relay = relayed_call(settings)
+    assert verifier.authenticate(token, relay) == Caller(ALICE, "generation")
+
+    rotate_keys(settings)
+    assert verifier.authenticate(token, relay) == Caller(ALICE, "generation")
+    retire_keys(settings)
+    with pytest.raises(AuthenticationError, match="not in the trusted key set"):
+        verifier.authenticate(token, relay)
+
+
+def test_a_call_verified_before_is_refused_once_its_token_expires(settings):
+    settings = replace(settings, leeway_s=0)
+    verifier = TokenVerifier(settings)
+    token = TokenMinter(settings).mint("alice", "acme", ttl_s=1)
+    assert verifier.authenticate(token).principal.subject == "alice"
+    time.sleep(2.1)
+    with pytest.raises(AuthenticationError, match="expired"):
+        verifier.authenticate(token)
+
+
+def test_an_altered_copy_of_a_verified_token_is_verified_afresh_and_rejected(settings):
+    verifier = TokenVerifier(settings)
+    token = TokenMinter(settings).mint("alice", "acme")
+    verifier.authenticate(token)
+    header, payload, signature = token.split(".")
+    claims = json.loads(base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4)))
+    claims["clearance"] = "restricted"
+    forged_payload = base64.urlsafe_b64encode(json.dumps(claims).encode()).rstrip(b"=").decode()
+    with pytest.raises(AuthenticationError, match="signature does not verify"):
+        verifier.authenticate(f"{header}.{forged_payload}.{signature}")
+
+
 def test_a_relay_is_not_a_bearer_token_nor_a_bearer_token_a_relay(settings):
     verifier = TokenVerifier(service_settings(settings, "retrieval"))
     token, relay = relayed_call(settings)
