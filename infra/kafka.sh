@@ -18,6 +18,8 @@
 set -euo pipefail
 
 SCRIPT_DIR="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
+# shellcheck source=infra/lib.sh
+source "$SCRIPT_DIR/lib.sh"
 REPO_ROOT="$(cd "$SCRIPT_DIR/.." && pwd)"
 POM_DIR="$SCRIPT_DIR/kafka"
 LIB_DIR="$POM_DIR/target/lib"
@@ -37,8 +39,8 @@ CONTROLLER_PORT="${KAFKA_CONTROLLER_PORT:-9093}"
 HEAP="${KAFKA_HEAP:--Xmx768m -Xms256m}"
 START_TIMEOUT="${KAFKA_START_TIMEOUT:-90}"
 
-say() { echo "kafka: $*"; }
-die() { echo "kafka: error: $*" >&2; exit 1; }
+NAME=kafka
+PROCESS_PATTERN='kafka\.Kafka'
 
 pom_hash() { sha256sum "$POM_DIR/pom.xml" | cut -d' ' -f1; }
 
@@ -77,29 +79,6 @@ cmd_install() {
     pom_hash >"$STAMP"
     say "installed $(find "$LIB_DIR" -maxdepth 1 -name '*.jar' | wc -l) jars in ${LIB_DIR#"$REPO_ROOT"/}"
 }
-
-# True if the process exists and is not a zombie (PID 1 may reap late in containers).
-alive() {
-    local state
-    state="$(sed -n 's/^State:[[:space:]]*\([A-Z]\).*/\1/p' "/proc/$1/status" 2>/dev/null || true)"
-    [[ -n "$state" && "$state" != Z && "$state" != X ]]
-}
-
-# Prints the pid if our broker runs; removes a stale pid file.
-running_pid() {
-    [[ -f "$PID_FILE" ]] || return 1
-    local pid
-    pid="$(cat "$PID_FILE" 2>/dev/null || true)"
-    if [[ "$pid" =~ ^[0-9]+$ ]] && alive "$pid" \
-        && tr '\0' ' ' <"/proc/$pid/cmdline" 2>/dev/null | grep -q 'kafka\.Kafka'; then
-        echo "$pid"
-        return 0
-    fi
-    rm -f "$PID_FILE"
-    return 1
-}
-
-port_open() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
 
 write_config() {
     mkdir -p "$KAFKA_DIR" "$LOG_DIRS" "$LOGS_DIR"
@@ -178,6 +157,12 @@ format_storage() {
         || { tail -n 20 "$LOG_FILE" >&2; die "storage format failed"; }
 }
 
+# broker_ready LOG_OFFSET: the port answers and the log written since LOG_OFFSET says started.
+broker_ready() {
+    port_open "$PORT" && tail -c +"$(($1 + 1))" "$LOG_FILE" 2>/dev/null \
+        | grep -E 'Kafka Server started|started \(kafka\.server\.KafkaRaftServer\)' >/dev/null
+}
+
 cmd_start() {
     local pid
     if pid="$(running_pid)"; then
@@ -211,20 +196,7 @@ cmd_start() {
         -Dlog4j2.configurationFile="$LOG4J_CONFIG" ${KAFKA_JVM_OPTS:-} \
         -cp "$LIB_DIR/*" kafka.Kafka "$CONFIG" </dev/null >>"$LOG_FILE" 2>&1 &
 
-    local deadline=$((SECONDS + START_TIMEOUT)) ready=0 seen=0
-    while ((SECONDS < deadline)); do
-        if ! pid="$(running_pid)"; then
-            # The child writes the pid file a moment after the fork; after that, no pid means it died.
-            ((seen == 0 && SECONDS - t0 < 5)) || break
-        elif seen=1 && port_open "$PORT" && tail -c +"$((log_offset + 1))" "$LOG_FILE" 2>/dev/null \
-            | grep -E 'Kafka Server started|started \(kafka\.server\.KafkaRaftServer\)' >/dev/null; then
-            ready=1
-            break
-        fi
-        sleep 0.5
-    done
-
-    if ((ready)); then
+    if await_ready "$START_TIMEOUT" broker_ready "$log_offset"; then
         say "ready on 127.0.0.1:$PORT (pid $(cat "$PID_FILE"), $((SECONDS - t0)) s; log ${LOG_FILE})"
         return 0
     fi
@@ -235,11 +207,8 @@ cmd_start() {
     fi
     tail -c +"$((log_offset + 1))" "$LOG_FILE" | tail -n 40 >&2 || true
     if pid="$(running_pid)"; then
-        kill -TERM "$pid" 2>/dev/null || true
-        sleep 2
-        kill -KILL "$pid" 2>/dev/null || true
+        stop_process "$pid"
     fi
-    rm -f "$PID_FILE"
     exit 1
 }
 
@@ -249,23 +218,7 @@ cmd_stop() {
         say "not running"
         return 0
     fi
-    say "stopping (pid $pid)"
-    kill -TERM "$pid" 2>/dev/null || true
-    local i
-    for ((i = 0; i < 60; i++)); do
-        alive "$pid" || break
-        sleep 0.5
-    done
-    if alive "$pid"; then
-        say "still running after 30 s, sending SIGKILL"
-        kill -KILL "$pid" 2>/dev/null || true
-        for ((i = 0; i < 20; i++)); do
-            alive "$pid" || break
-            sleep 0.25
-        done
-    fi
-    rm -f "$PID_FILE"
-    say "stopped"
+    stop_process "$pid"
 }
 
 cmd_status() {
@@ -282,14 +235,4 @@ cmd_status() {
     return 1
 }
 
-case "${1:-}" in
-    install) cmd_install ;;
-    start) cmd_start ;;
-    stop) cmd_stop ;;
-    status) cmd_status ;;
-    restart) cmd_stop && cmd_start ;;
-    *)
-        echo "usage: $0 {install|start|stop|status|restart}" >&2
-        exit 2
-        ;;
-esac
+run_command "$@"

@@ -16,6 +16,8 @@
 set -euo pipefail
 
 SCRIPT_DIR="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
+# shellcheck source=infra/lib.sh
+source "$SCRIPT_DIR/lib.sh"
 REPO_ROOT="$(cd "$SCRIPT_DIR/.." && pwd)"
 
 DATA_DIR="${RAGLINE_DATA_DIR:-$REPO_ROOT/data}"
@@ -26,31 +28,10 @@ LOGS_DIR="$DATA_DIR/logs"
 LOG_FILE="$LOGS_DIR/redis.log"
 PORT="${REDIS_PORT:-6379}"
 
-say() { echo "redis: $*"; }
-die() { echo "redis: error: $*" >&2; exit 1; }
+NAME=redis
+PROCESS_PATTERN='redis-server'
 
 ping() { redis-cli -h 127.0.0.1 -p "$PORT" ping 2>/dev/null | grep -qx PONG; }
-
-# True if the process exists and is not a zombie (PID 1 may reap late in containers).
-alive() {
-    local state
-    state="$(sed -n 's/^State:[[:space:]]*\([A-Z]\).*/\1/p' "/proc/$1/status" 2>/dev/null || true)"
-    [[ -n "$state" && "$state" != Z && "$state" != X ]]
-}
-
-# Prints the pid if the redis-server we started runs; removes a stale pid file.
-running_pid() {
-    [[ -f "$PID_FILE" ]] || return 1
-    local pid
-    pid="$(cat "$PID_FILE" 2>/dev/null || true)"
-    if [[ "$pid" =~ ^[0-9]+$ ]] && alive "$pid" \
-        && grep -q 'redis' "/proc/$pid/comm" 2>/dev/null; then
-        echo "$pid"
-        return 0
-    fi
-    rm -f "$PID_FILE"
-    return 1
-}
 
 # The Debian package starts its own service where an init system lets it
 # (not in containers, whose policy-rc.d forbids it). We installed the package
@@ -103,7 +84,7 @@ cmd_start() {
         say "a Redis not started by this script already answers on 127.0.0.1:$PORT; using it"
         return 0
     fi
-    if [[ -z "${pid:-}" ]] && (exec 3<>"/dev/tcp/127.0.0.1/$PORT") 2>/dev/null; then
+    if [[ -z "${pid:-}" ]] && port_open "$PORT"; then
         die "127.0.0.1:$PORT is in use by something that is not Redis; set REDIS_PORT"
     fi
 
@@ -132,18 +113,10 @@ EOF
         say "process $pid is up but does not answer yet; waiting"
     fi
 
-    local i
-    for ((i = 0; i < 60; i++)); do
-        if ping; then
-            say "ready on 127.0.0.1:$PORT (pid $(cat "$PID_FILE" 2>/dev/null || echo '?'); log $LOG_FILE)"
-            return 0
-        fi
-        # The daemonized child writes its pid file at once; none after 2 s means it died.
-        if ((i >= 4)) && ! running_pid >/dev/null; then
-            break
-        fi
-        sleep 0.5
-    done
+    if await_ready 30 ping; then
+        say "ready on 127.0.0.1:$PORT (pid $(cat "$PID_FILE" 2>/dev/null || echo '?'); log $LOG_FILE)"
+        return 0
+    fi
     echo "redis: did not answer PING on 127.0.0.1:$PORT; last log lines:" >&2
     tail -n 30 "$LOG_FILE" >&2 2>/dev/null || true
     exit 1
@@ -159,20 +132,7 @@ cmd_stop() {
         fi
         return 0
     fi
-    say "stopping (pid $pid)"
-    kill -TERM "$pid" 2>/dev/null || true
-    local i
-    for ((i = 0; i < 60; i++)); do
-        alive "$pid" || break
-        sleep 0.5
-    done
-    if alive "$pid"; then
-        say "still running after 30 s, sending SIGKILL"
-        kill -KILL "$pid" 2>/dev/null || true
-        sleep 0.5
-    fi
-    rm -f "$PID_FILE"
-    say "stopped"
+    stop_process "$pid"
 }
 
 cmd_status() {
@@ -193,14 +153,4 @@ cmd_status() {
     return 1
 }
 
-case "${1:-}" in
-    install) cmd_install ;;
-    start) cmd_start ;;
-    stop) cmd_stop ;;
-    status) cmd_status ;;
-    restart) cmd_stop && cmd_start ;;
-    *)
-        echo "usage: $0 {install|start|stop|status|restart}" >&2
-        exit 2
-        ;;
-esac
+run_command "$@"

@@ -71,16 +71,6 @@ class ModelRouter:
         self._retry = retry
         self._deadline_s = deadline_s
 
-    @classmethod
-    def connect(
-        cls,
-        endpoints: Sequence[ModelEndpoint],
-        retry: RetryPolicy,
-        deadline_s: float,
-        breaker: Callable[[], CircuitBreaker],
-    ) -> "ModelRouter":
-        return cls(routed_endpoints(endpoints, breaker), retry, deadline_s)
-
     def complete(self, messages: Messages, max_tokens: int) -> Completion:
         route = self._route(messages, max_tokens, streaming=False)
         try:

@@ -4,9 +4,6 @@ its topic, so that the crash test sees only its own events."""
 
 from __future__ import annotations
 
-import os
-import random
-import socket
 import uuid
 from dataclasses import dataclass
 from pathlib import Path
@@ -15,14 +12,8 @@ from typing import Iterator
 import pytest
 
 from ragline.auth import TokenMinter, TokenSettings, init_keys
-from ragline.cli.launcher import SERVICES, ServiceLauncher
+from ragline.cli.launcher import ServiceLauncher, free_addresses, start_group_at_end
 from ragline.kafka import CHUNKS, DOCUMENTS, EMBEDDINGS
-from tests.chaos.pipeline_progress import start_group_at_end
-
-# Below Linux's ephemeral range (32768-60999): milvus-lite binds its own gRPC
-# server to port 0 inside retrieval, and gRPC's SO_REUSEPORT would let it share
-# a port picked with bind(0) here instead of failing.
-_PORTS = range(20000, 32000)
 
 # Each stage reads the topic the previous one writes; checked in this order.
 STAGE_TOPICS = {"ingest": DOCUMENTS, "embedding": CHUNKS, "retrieval": EMBEDDINGS}
@@ -30,17 +21,6 @@ STAGE_TOPICS = {"ingest": DOCUMENTS, "embedding": CHUNKS, "retrieval": EMBEDDING
 
 def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line("markers", "chaos: kills services while events stream in (tests/chaos)")
-
-
-def free_port() -> int:
-    while True:
-        port = random.randrange(_PORTS.start, _PORTS.stop)
-        with socket.socket() as sock:
-            try:
-                sock.bind(("127.0.0.1", port))
-            except OSError:
-                continue
-            return port
 
 
 @dataclass
@@ -80,25 +60,18 @@ def chaos_platform(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ChaosPl
         # by 1,500 documents. A 1 MiB table flushes to segments and stays near 50 ms.
         "MILVUS_LITE_MEMTABLE_MEMORY_LIMIT_BYTES": str(1 << 20),
         **{f"RAGLINE_{service.upper()}_GROUP": group for service, group in groups.items()},
+        **free_addresses(),
     }
-    for name in SERVICES:
-        port = free_port()
-        env[f"RAGLINE_{name.upper()}_PORT"] = str(port)
-        env[f"RAGLINE_{name.upper()}_ADDR"] = f"127.0.0.1:{port}"
-    previous = {key: os.environ.get(key) for key in env}
-    os.environ.update(env)
-    for service, topic in STAGE_TOPICS.items():
-        start_group_at_end(groups[service], topic)
-    settings = TokenSettings.from_env()
-    init_keys(settings)
-    launcher = ServiceLauncher(data / "run", env)
-    try:
-        launcher.start_all(timeout=180)
-        yield ChaosPlatform(data, launcher, f"chaos-{run}", groups, TokenMinter(settings))
-    finally:
-        launcher.stop_all()
-        for key, value in previous.items():
-            if value is None:
-                os.environ.pop(key, None)
-            else:
-                os.environ[key] = value
+    with pytest.MonkeyPatch.context() as environment:
+        for key, value in env.items():
+            environment.setenv(key, value)
+        for service, topic in STAGE_TOPICS.items():
+            start_group_at_end(groups[service], topic)
+        settings = TokenSettings.from_env()
+        init_keys(settings)
+        launcher = ServiceLauncher(data / "run", env)
+        try:
+            launcher.start_all(timeout=180)
+            yield ChaosPlatform(data, launcher, f"chaos-{run}", groups, TokenMinter(settings))
+        finally:
+            launcher.stop_all()

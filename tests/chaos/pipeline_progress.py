@@ -15,6 +15,7 @@ from typing import Callable, Iterator, TypeVar
 from confluent_kafka import Consumer, TopicPartition
 from google.protobuf.message import DecodeError, Message
 
+from ragline.cli import launcher
 from ragline.config import kafka_client_settings
 
 M = TypeVar("M", bound=Message)
@@ -32,23 +33,8 @@ def _consumer(group: str | None = None) -> Consumer:
 
 
 def end_offsets(topic: str) -> dict[int, int]:
-    consumer = _consumer()
-    try:
-        partitions = consumer.list_topics(topic, timeout=10).topics[topic].partitions
-        return {p: consumer.get_watermark_offsets(TopicPartition(topic, p), timeout=10)[1] for p in partitions}
-    finally:
-        consumer.close()
-
-
-def start_group_at_end(group: str, topic: str) -> None:
-    """Commit the topic's current end for a new group, so that a service joining
-    it starts with what is published from now on, not with the topic's history."""
-    consumer = _consumer(group)
-    try:
-        ends = end_offsets(topic)
-        consumer.commit(offsets=[TopicPartition(topic, p, offset) for p, offset in ends.items()], asynchronous=False)
-    finally:
-        consumer.close()
+    """Partition -> where it ends now."""
+    return {end.partition: end.offset for end in launcher.end_offsets(topic)}
 
 
 def lag(group: str, topic: str) -> int:

@@ -3,9 +3,6 @@ and milvus-lite, exporting spans to a real OTLP receiver on loopback."""
 
 from __future__ import annotations
 
-import os
-import random
-import socket
 import time
 import uuid
 from pathlib import Path
@@ -14,24 +11,11 @@ from typing import Callable, Iterator
 import pytest
 
 from ragline.auth import TokenMinter, TokenSettings, init_keys
-from ragline.cli.launcher import SERVICES, ServiceLauncher
+from ragline.cli.launcher import ServiceLauncher, free_addresses, free_port
 from ragline.cli.otlp import read_spans, start_receiver
 from ragline.config import repo_root
 
 pytestmark = pytest.mark.e2e
-
-
-def free_port() -> int:
-    """A free port below Linux's ephemeral range (32768-60999): milvus-lite binds
-    port 0 inside retrieval and could be handed a port picked here with bind(0)."""
-    while True:
-        port = random.randrange(20000, 32000)
-        with socket.socket() as sock:
-            try:
-                sock.bind(("127.0.0.1", port))
-            except OSError:
-                continue
-            return port
 
 
 class Platform:
@@ -71,30 +55,23 @@ def platform(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Platform]:
         "OTEL_TRACES_EXPORTER": "otlp",
         "OTEL_BSP_SCHEDULE_DELAY": "200",
         "RAGLINE_EMBEDDING_BATCH_WAIT_S": "0.1",
+        **free_addresses(),
     }
-    for name in SERVICES:
-        port = free_port()
-        env[f"RAGLINE_{name.upper()}_PORT"] = str(port)
-        env[f"RAGLINE_{name.upper()}_ADDR"] = f"127.0.0.1:{port}"
-    previous = {key: os.environ.get(key) for key in env}
-    os.environ.update(env)
-    init_keys(TokenSettings.from_env())
-    from ragline.telemetry import setup_tracing
+    with pytest.MonkeyPatch.context() as environment:
+        for key, value in env.items():
+            environment.setenv(key, value)
+        init_keys(TokenSettings.from_env())
+        from ragline.telemetry import setup_tracing
 
-    provider = setup_tracing("e2e-upstream")
-    launcher = ServiceLauncher(data / "run", env)
-    try:
-        launcher.start_all(timeout=180)
-        yield Platform(data, spans_file, launcher, tenant=f"e2e-{uuid.uuid4().hex[:8]}")
-    finally:
-        launcher.stop_all()
-        provider.shutdown()
-        receiver.stop(0)
-        for key, value in previous.items():
-            if value is None:
-                os.environ.pop(key, None)
-            else:
-                os.environ[key] = value
+        provider = setup_tracing("e2e-upstream")
+        launcher = ServiceLauncher(data / "run", env)
+        try:
+            launcher.start_all(timeout=180)
+            yield Platform(data, spans_file, launcher, tenant=f"e2e-{uuid.uuid4().hex[:8]}")
+        finally:
+            launcher.stop_all()
+            provider.shutdown()
+            receiver.stop(0)
 
 
 @pytest.fixture(scope="session")

@@ -8,7 +8,6 @@ import datetime
 import ipaddress
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -24,6 +23,7 @@ from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from ragline.auth import TokenMinter, TokenSettings, init_keys
+from ragline.cli.launcher import free_port
 from ragline.config import ConfigError, repo_root
 from ragline.rpc import TlsFiles, channel
 
@@ -100,12 +100,6 @@ def leaf(folder: Path, ca: tuple[ec.EllipticCurvePrivateKey, x509.Certificate], 
 
 def tls_env(files: TlsFiles) -> dict[str, str]:
     return {"RAGLINE_TLS_CERT": str(files.cert), "RAGLINE_TLS_KEY": str(files.key), "RAGLINE_TLS_CA": str(files.ca)}
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 class Pki:

@@ -6,24 +6,19 @@ restarted. Every chunk event must still produce its embedding event
 
 from __future__ import annotations
 
-import os
 import signal
-import socket
-import subprocess
-import sys
 import threading
 import time
 import uuid
 from pathlib import Path
 
-import grpc
 import pytest
 from confluent_kafka import Consumer, TopicPartition
 from confluent_kafka.admin import AdminClient
-from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from ragline.auth import TokenSettings, init_keys
-from ragline.config import kafka_client_settings, repo_root
+from ragline.cli.launcher import ServiceLauncher, end_offsets, free_port, start_group_at_end
+from ragline.config import kafka_client_settings
 from ragline.kafka import CHUNKS, EMBEDDINGS, EventProducer
 from ragline.v1 import chunks_pb2, common_pb2, embeddings_pb2
 
@@ -35,27 +30,6 @@ SENTENCES = [
     "The NW-7 picker battery lasts about nine hours on one charge.",
     "Expense reports are due on the fifth working day of each month.",
 ]
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-def end_offsets(topic: str) -> list[TopicPartition]:
-    consumer = Consumer({**kafka_client_settings(), "group.id": uuid.uuid4().hex})
-    partitions = consumer.list_topics(topic, timeout=10).topics[topic].partitions
-    ends = [TopicPartition(topic, p, consumer.get_watermark_offsets(TopicPartition(topic, p), timeout=10)[1]) for p in partitions]
-    consumer.close()
-    return ends
-
-
-def start_group_at_the_end(group: str, topic: str) -> None:
-    """Commit the topic's end offsets for a new group, so that it sees only this test's events."""
-    consumer = Consumer({**kafka_client_settings(), "group.id": group, "enable.auto.commit": False})
-    consumer.commit(offsets=end_offsets(topic), asynchronous=False)
-    consumer.close()
 
 
 def chunk_event(tenant: str, number: int) -> chunks_pb2.ChunkEvent:
@@ -73,40 +47,18 @@ def chunk_event(tenant: str, number: int) -> chunks_pb2.ChunkEvent:
 
 
 class Replica:
-    def __init__(self, name: str, env: dict[str, str], logs: Path):
-        self.name = name
-        self.port = free_port()
-        self._env = {**env, "RAGLINE_EMBEDDING_PORT": str(self.port)}
-        self._logs = logs
-        self.process: subprocess.Popen | None = None
+    """One embedding process with a port and run folder (pid file, log) of its own."""
+
+    def __init__(self, run_dir: Path, env: dict[str, str]):
+        self._launcher = ServiceLauncher(run_dir, {**env, "RAGLINE_EMBEDDING_PORT": str(free_port())})
 
     def start(self) -> None:
-        with open(self._logs / f"{self.name}.log", "ab") as log:
-            self.process = subprocess.Popen(
-                [sys.executable, "-m", "services.embedding"],
-                cwd=repo_root(),
-                env=self._env,
-                stdin=subprocess.DEVNULL,
-                stdout=log,
-                stderr=subprocess.STDOUT,
-                start_new_session=True,
-            )
-        deadline = time.monotonic() + 120
-        with grpc.insecure_channel(f"127.0.0.1:{self.port}") as channel:
-            stub = health_pb2_grpc.HealthStub(channel)
-            while time.monotonic() < deadline and self.process.poll() is None:
-                try:
-                    if stub.Check(health_pb2.HealthCheckRequest(), timeout=1).status == health_pb2.HealthCheckResponse.SERVING:
-                        return
-                except grpc.RpcError:
-                    time.sleep(0.3)
-        tail = (self._logs / f"{self.name}.log").read_text(errors="replace")[-3000:]
-        raise AssertionError(f"replica {self.name} did not become ready:\n{tail}")
+        self._launcher.start("embedding")
+        self._launcher.wait_ready("embedding")
 
-    def stop(self, sig: int) -> int:
-        assert self.process is not None
-        os.kill(self.process.pid, sig)
-        return self.process.wait(60)
+    def stop(self, sig: int) -> int | None:
+        """The exit status."""
+        return self._launcher.stop("embedding", timeout=60, sig=sig)
 
 
 def group_assignment(group: str) -> list[set[int]]:
@@ -120,27 +72,19 @@ def group_assignment(group: str) -> list[set[int]]:
 
 
 @pytest.fixture
-def replica_env(tmp_path) -> dict[str, str]:
+def replica_env(tmp_path, monkeypatch) -> dict[str, str]:
     group = f"ragline-embedding-test-{uuid.uuid4().hex[:8]}"
-    start_group_at_the_end(group, CHUNKS)
-    env = {
-        **os.environ,
+    start_group_at_end(group, CHUNKS)
+    monkeypatch.setenv("RAGLINE_DATA_DIR", str(tmp_path))
+    init_keys(TokenSettings.from_env())
+    return {
         "RAGLINE_DATA_DIR": str(tmp_path),
         "RAGLINE_EMBEDDING_GROUP": group,
         "RAGLINE_EMBEDDING_BATCH_CHUNKS": "16",
         "RAGLINE_EMBEDDING_BATCH_WAIT_S": "0.1",
         "OTEL_TRACES_EXPORTER": "none",
         "OTEL_METRICS_EXPORTER": "none",
-        "PYTHONPATH": os.pathsep.join([str(repo_root()), str(repo_root() / "libs")]),
     }
-    previous = os.environ.get("RAGLINE_DATA_DIR")
-    os.environ["RAGLINE_DATA_DIR"] = str(tmp_path)
-    init_keys(TokenSettings.from_env())
-    if previous is None:
-        os.environ.pop("RAGLINE_DATA_DIR")
-    else:
-        os.environ["RAGLINE_DATA_DIR"] = previous
-    return env
 
 
 def embedded_documents(tenant: str, since: list[TopicPartition], expected: int, timeout: float) -> dict[str, int]:
@@ -165,7 +109,7 @@ def embedded_documents(tenant: str, since: list[TopicPartition], expected: int, 
 def test_two_replicas_split_the_partitions_and_lose_nothing_across_stops_and_kills(replica_env, tmp_path):
     tenant = f"replicas-{uuid.uuid4().hex[:8]}"
     since = end_offsets(EMBEDDINGS)
-    first, second = Replica("first", replica_env, tmp_path), Replica("second", replica_env, tmp_path)
+    first, second = Replica(tmp_path / "first", replica_env), Replica(tmp_path / "second", replica_env)
     published = threading.Event()
     progress = [0]
 
@@ -208,7 +152,6 @@ def test_two_replicas_split_the_partitions_and_lose_nothing_across_stops_and_kil
         seen = embedded_documents(tenant, since, EVENTS, timeout=180)
     finally:
         for replica in (first, second):
-            if replica.process is not None and replica.process.poll() is None:
-                replica.stop(signal.SIGTERM)
+            replica.stop(signal.SIGTERM)
     missing = sorted({f"doc-{number:03d}" for number in range(EVENTS)} - set(seen))
     assert not missing, f"{len(missing)} chunk events produced no embedding event: {missing[:10]}"

@@ -13,6 +13,7 @@ from confluent_kafka import Consumer, TopicPartition
 
 from ragline.auditing import AuditTrail
 from ragline.auth import TokenMinter, TokenSettings, TokenVerifier, init_keys
+from ragline.cli.launcher import end_offsets
 from ragline.config import kafka_client_settings
 from ragline.kafka import AUDIT, FEEDBACK, EventProducer
 from ragline.rpc import AuthInterceptor
@@ -38,14 +39,6 @@ class RedactingGuardrail:
 
     def screen_output(self, tenant, text, context):
         return guardrail_pb2.ScreenOutputResponse(allowed=True, text=text)
-
-
-def end_offsets(topic: str) -> list[TopicPartition]:
-    consumer = Consumer({**kafka_client_settings(), "group.id": f"t-{uuid.uuid4().hex}"})
-    partitions = consumer.list_topics(topic, timeout=10).topics[topic].partitions
-    ends = [TopicPartition(topic, p, consumer.get_watermark_offsets(TopicPartition(topic, p), timeout=10)[1]) for p in partitions]
-    consumer.close()
-    return ends
 
 
 def read_new(since: list[TopicPartition], message_type, wanted, timeout: float = 20.0) -> list:

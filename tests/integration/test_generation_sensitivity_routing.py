@@ -10,7 +10,7 @@ import json
 import pytest
 
 from ragline.auth import Principal
-from ragline.v1 import common_pb2, embedding_pb2, guardrail_pb2, retrieval_pb2
+from ragline.v1 import common_pb2, retrieval_pb2
 from services.generation.answer_policy import AnswerPolicies, AnswerPolicy
 from services.generation.circuit_breaker import CircuitBreaker
 from services.generation.errors import DependencyError
@@ -19,7 +19,7 @@ from services.generation.orchestrator import AnswerOrchestrator
 from services.generation.prompt_registry import FixedPrompt
 from services.generation.retry import RetryPolicy
 from services.generation.sensitivity_routing import SensitivityRouting
-from test_openai_model_path import MODEL, PROMPT, ChatCompletionsServer, Reply, drain
+from test_openai_model_path import MODEL, PROMPT, AllowEverything, AuditLog, ChatCompletionsServer, FixedIndex, Reply, drain
 
 PUBLIC, CONFIDENTIAL, RESTRICTED = (
     common_pb2.SENSITIVITY_PUBLIC, common_pb2.SENSITIVITY_CONFIDENTIAL, common_pb2.SENSITIVITY_RESTRICTED,
@@ -119,33 +119,6 @@ def test_context_no_endpoint_is_cleared_for_is_answered_extractively_and_reaches
     assert draft.text.startswith("Extractive answer (no model endpoint may receive restricted passages):")
     assert SECRET in draft.text and draft.model == "extractive"
     assert "".join(pieces) == streamed.text == draft.text
-
-
-class AllowEverything:
-    def screen_input(self, tenant, text):
-        return guardrail_pb2.ScreenInputResponse(allowed=True, text=text)
-
-    def screen_output(self, tenant, text, context):
-        return guardrail_pb2.ScreenOutputResponse(allowed=True, text=text)
-
-
-class FixedIndex:
-    def __init__(self, hits: list[retrieval_pb2.SearchHit]):
-        self.hits = hits
-
-    def embed(self, text):
-        return embedding_pb2.EmbedResponse(vectors=[embedding_pb2.Vector(values=[1.0, 0.0])], model="m")
-
-    def search(self, query_vector, top_k):
-        return retrieval_pb2.SearchResponse(hits=self.hits, embedding_model="m")
-
-
-class AuditLog:
-    def __init__(self):
-        self.records: list[tuple[str, dict]] = []
-
-    def record(self, action, tenant, principal, outcome, *, document_ids=(), chunk_ids=(), details=None):
-        self.records.append((outcome, dict(details or {})))
 
 
 CLEARED = Principal("user:ceo", "acme", ("board",), RESTRICTED)

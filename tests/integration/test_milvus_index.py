@@ -10,7 +10,6 @@ document is harmless.
 from __future__ import annotations
 
 import shutil
-import socket
 import subprocess
 import threading
 import time
@@ -23,6 +22,7 @@ from opentelemetry import trace
 from opentelemetry.trace import SpanKind
 
 from ragline.auth import Principal
+from ragline.cli.launcher import free_port
 from ragline.kafka import RejectedEvent
 from ragline.v1 import chunks_pb2, common_pb2, embeddings_pb2
 from services.retrieval.access import AccessFilter
@@ -353,12 +353,6 @@ def test_each_change_to_what_a_tenant_can_find_counts_one_generation(index, tena
     ]
     for event, outcome, expected in steps:
         assert (indexer.apply(event).outcome, generation(tenant)) == (outcome, expected)
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def test_indexing_goes_on_while_redis_is_down_and_the_generation_is_counted_when_it_is_back(index, tenant, tmp_path):

@@ -28,7 +28,7 @@ from services.generation.chat_model import ChatModelAnswerer
 from services.generation.circuit_breaker import CircuitBreaker
 from services.generation.errors import DependencyError
 from services.generation.model_endpoints import ModelEndpoint
-from services.generation.model_router import ModelRouter
+from services.generation.model_router import ModelRouter, routed_endpoints
 from services.generation.orchestrator import AnswerOrchestrator
 from services.generation.prompt_registry import FixedPrompt
 from services.generation.prompts import load_prompt
@@ -197,7 +197,7 @@ def router_for(
     deadline_s: float = 30.0,
 ) -> ModelRouter:
     endpoints = [endpoint(server, f"endpoint-{n}", timeout_s) for n, server in enumerate(servers, start=1)]
-    return ModelRouter.connect(endpoints, retry, deadline_s, breaker)
+    return ModelRouter(routed_endpoints(endpoints, breaker), retry, deadline_s)
 
 
 def answerer_for(server: ChatCompletionsServer) -> ChatModelAnswerer:
@@ -298,19 +298,26 @@ class AllowEverything:
 
 
 class FixedIndex:
+    """Embeds every question the same way and finds the same passages."""
+
+    def __init__(self, hits: list[retrieval_pb2.SearchHit] = PASSAGES):
+        self.hits = hits
+
     def embed(self, text):
         return embedding_pb2.EmbedResponse(vectors=[embedding_pb2.Vector(values=[1.0, 0.0])], model="m")
 
     def search(self, query_vector, top_k):
-        return retrieval_pb2.SearchResponse(hits=PASSAGES, embedding_model="m")
+        return retrieval_pb2.SearchResponse(hits=self.hits, embedding_model="m")
 
 
 class AuditLog:
-    def __init__(self):
-        self.outcomes: list[str] = []
+    """Keeps (outcome, details) of every record."""
 
-    def record(self, action, tenant, principal, outcome, **fields):
-        self.outcomes.append(outcome)
+    def __init__(self):
+        self.records: list[tuple[str, dict]] = []
+
+    def record(self, action, tenant, principal, outcome, *, document_ids=(), chunk_ids=(), details=None):
+        self.records.append((outcome, dict(details or {})))
 
 
 def test_a_grpc_client_cancelling_answer_stream_stops_the_model_stream(tmp_path):
@@ -346,4 +353,4 @@ def test_a_grpc_client_cancelling_answer_stream_stops_the_model_stream(tmp_path)
         finally:
             server.stop(None)
     assert model_server.chunks_sent < len(pieces)
-    assert audit.outcomes == ["error"]
+    assert [outcome for outcome, _ in audit.records] == ["error"]

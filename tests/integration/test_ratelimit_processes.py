@@ -3,7 +3,6 @@ Redis holds across them, exactly."""
 
 from __future__ import annotations
 
-import socket
 import uuid
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -13,18 +12,12 @@ import grpc
 import pytest
 
 from ragline.auth import TokenMinter, TokenSettings, init_keys
-from ragline.cli.launcher import ServiceLauncher
+from ragline.cli.launcher import ServiceLauncher, free_port
 from ragline.v1 import generation_pb2, generation_pb2_grpc
 
 pytestmark = pytest.mark.integration
 
 LIMIT = 20
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 @pytest.fixture(scope="module")

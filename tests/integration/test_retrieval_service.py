@@ -8,9 +8,6 @@ from __future__ import annotations
 import argparse
 import os
 import re
-import socket
-import subprocess
-import sys
 import threading
 import time
 import uuid
@@ -21,12 +18,12 @@ import grpc
 import pytest
 import redis
 from confluent_kafka import Consumer, TopicPartition
-from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from ragline.auth import TokenMinter, TokenSettings, init_keys
 from ragline.cli import reindex
+from ragline.cli.launcher import ServiceLauncher, end_offsets, free_port, start_group_at_end
 from ragline.cli.otlp import metrics_file_beside, read_metric_points, start_receiver
-from ragline.config import kafka_client_settings, repo_root
+from ragline.config import kafka_client_settings
 from ragline.kafka import AUDIT, CHUNKS, EMBEDDINGS, EventProducer
 from ragline.v1 import audit_pb2, chunks_pb2, common_pb2, embeddings_pb2, retrieval_pb2, retrieval_pb2_grpc
 
@@ -39,26 +36,6 @@ DOCUMENTS = {
     "expenses": "Expense reports are due on the fifth working day of each month, with every receipt attached.",
     "forklifts": "Forklifts must stay below ten kilometres per hour inside the warehouse and sound the horn at crossings.",
 }
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-def end_offsets(topic: str) -> list[TopicPartition]:
-    consumer = Consumer({**kafka_client_settings(), "group.id": uuid.uuid4().hex})
-    partitions = consumer.list_topics(topic, timeout=10).topics[topic].partitions
-    ends = [TopicPartition(topic, p, consumer.get_watermark_offsets(TopicPartition(topic, p), timeout=10)[1]) for p in partitions]
-    consumer.close()
-    return ends
-
-
-def start_group_at_the_end(group: str, topic: str) -> None:
-    consumer = Consumer({**kafka_client_settings(), "group.id": group, "enable.auto.commit": False})
-    consumer.commit(offsets=end_offsets(topic), asynchronous=False)
-    consumer.close()
 
 
 def axis(i: int) -> list[float]:
@@ -95,41 +72,6 @@ def embedding_event(tenant: str, document_id: str, texts: list[str], first_axis:
     return event
 
 
-class Service:
-    def __init__(self, name: str, port: int, env: dict[str, str], logs: Path):
-        self.name, self.port = name, port
-        with open(logs / f"{name}.log", "ab") as log:
-            self.process = subprocess.Popen(
-                [sys.executable, "-m", f"services.{name}"],
-                cwd=repo_root(),
-                env=env,
-                stdin=subprocess.DEVNULL,
-                stdout=log,
-                stderr=subprocess.STDOUT,
-                start_new_session=True,
-            )
-        self.log = logs / f"{name}.log"
-
-    def wait_ready(self) -> None:
-        deadline = time.monotonic() + 120
-        with grpc.insecure_channel(f"127.0.0.1:{self.port}") as channel:
-            stub = health_pb2_grpc.HealthStub(channel)
-            while time.monotonic() < deadline and self.process.poll() is None:
-                try:
-                    if stub.Check(health_pb2.HealthCheckRequest(), timeout=1).status == health_pb2.HealthCheckResponse.SERVING:
-                        return
-                except grpc.RpcError:
-                    time.sleep(0.3)
-        raise AssertionError(f"{self.name} did not become ready:\n{self.log.read_text(errors='replace')[-3000:]}")
-
-    def stop(self) -> None:
-        self.process.terminate()
-        try:
-            self.process.wait(40)
-        except subprocess.TimeoutExpired:
-            self.process.kill()
-
-
 class Platform:
     def __init__(self, tmp: Path):
         self.index = f"chunks_{uuid.uuid4().hex[:8]}"
@@ -138,9 +80,7 @@ class Platform:
         self.otlp_port = free_port()
         self.embedding_port, self.retrieval_port = free_port(), free_port()
         self.env = {
-            **os.environ,
             "RAGLINE_DATA_DIR": str(tmp),
-            "PYTHONPATH": os.pathsep.join([str(repo_root()), str(repo_root() / "libs")]),
             "RAGLINE_MILVUS_COLLECTION": self.index,
             "RAGLINE_EMBEDDING_PORT": str(self.embedding_port),
             "RAGLINE_EMBEDDING_ADDR": f"127.0.0.1:{self.embedding_port}",
@@ -179,25 +119,22 @@ def platform(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Platform]:
     tmp = tmp_path_factory.mktemp("retrieval-service")
     platform = Platform(tmp)
     receiver = start_receiver(platform.spans_file, platform.otlp_port)
-    previous = os.environ.get("RAGLINE_DATA_DIR")
-    os.environ["RAGLINE_DATA_DIR"] = str(tmp)
-    init_keys(TokenSettings.from_env())
-    start_group_at_the_end(platform.env["RAGLINE_EMBEDDING_GROUP"], CHUNKS)
-    start_group_at_the_end(platform.env["RAGLINE_RETRIEVAL_GROUP"], EMBEDDINGS)
-    embedding = Service("embedding", platform.embedding_port, platform.env, tmp)
-    retrieval = Service("retrieval", platform.retrieval_port, platform.env, tmp)
-    try:
-        embedding.wait_ready()
-        retrieval.wait_ready()
-        yield platform
-    finally:
-        retrieval.stop()
-        embedding.stop()
-        receiver.stop(0)
-        if previous is None:
-            os.environ.pop("RAGLINE_DATA_DIR")
-        else:
-            os.environ["RAGLINE_DATA_DIR"] = previous
+    start_group_at_end(platform.env["RAGLINE_EMBEDDING_GROUP"], CHUNKS)
+    start_group_at_end(platform.env["RAGLINE_RETRIEVAL_GROUP"], EMBEDDINGS)
+    launcher = ServiceLauncher(tmp / "run", platform.env)
+    with pytest.MonkeyPatch.context() as environment:
+        environment.setenv("RAGLINE_DATA_DIR", str(tmp))
+        init_keys(TokenSettings.from_env())
+        try:
+            for name in ("embedding", "retrieval"):
+                launcher.start(name)
+            for name in ("embedding", "retrieval"):
+                launcher.wait_ready(name)
+            yield platform
+        finally:
+            launcher.stop("retrieval")
+            launcher.stop("embedding")
+            receiver.stop(0)
 
 
 def audit_outcomes(tenant: str, since: list[TopicPartition], document_id: str, count: int) -> list[str]:
@@ -332,25 +269,27 @@ def test_without_a_collector_export_failures_are_logged_once_and_the_service_sti
         "OTEL_METRIC_EXPORT_INTERVAL": "200",
         "OTEL_BSP_SCHEDULE_DELAY": "200",
     }
-    start_group_at_the_end(env["RAGLINE_RETRIEVAL_GROUP"], EMBEDDINGS)
-    alone = Service("retrieval", int(env["RAGLINE_RETRIEVAL_PORT"]), env, tmp_path)
+    start_group_at_end(env["RAGLINE_RETRIEVAL_GROUP"], EMBEDDINGS)
+    alone = ServiceLauncher(tmp_path, env)
+    alone.start("retrieval")
+    log = alone.log_file("retrieval")
     try:
-        alone.wait_ready()
+        alone.wait_ready("retrieval")
         event = embedding_event(platform.tenant, "measured", ["a chunk"], 20, published_ms=int(time.time() * 1000))
         EventProducer("test-upstream").publish_and_wait(EMBEDDINGS, f"{platform.tenant}/measured", event)
-        platform.wait_searchable("measured", port=alone.port)
+        platform.wait_searchable("measured", port=alone.port("retrieval"))
         # Spans and metrics all along; each export fails, retries for up to 10 s, and fails again.
         until = time.monotonic() + 20
         while time.monotonic() < until:
-            platform.search(alone.port, query_vector=axis(20))
+            platform.search(alone.port("retrieval"), query_vector=axis(20))
             time.sleep(0.2)
     finally:
         started = time.monotonic()
-        alone.stop()
+        alone.stop("retrieval")
         stopped_in = time.monotonic() - started
-    messages = exporter_messages(alone.log)
+    messages = exporter_messages(log)
     assert messages, "no export failed: was a collector listening after all?"
     # Each message once per signal, not once per attempt.
     assert len(messages) == len(set(messages)), messages
-    assert '"message": "stopped"' in alone.log.read_text()
+    assert '"message": "stopped"' in log.read_text()
     assert stopped_in < 20

@@ -7,36 +7,17 @@ from __future__ import annotations
 import base64
 import json
 import sqlite3
-import time
-import uuid
-from concurrent import futures
 
 import grpc
-import jwt
 import pytest
-from cryptography.hazmat.primitives import serialization
 from google.protobuf.timestamp_pb2 import Timestamp
 
-from ragline.auth import Principal, TokenSettings, TokenVerifier, init_keys
-from ragline.rpc import AuthInterceptor
 from ragline.v1 import audit_pb2, audit_pb2_grpc, common_pb2
 from services.audit.access import AuditorAccess
 from services.audit.server import AuditServicer
 from services.audit.store import GENESIS_HASH, AuditQuery, SqliteAuditStore, chain_hash
 
 T0 = 1_800_000_000  # s
-
-# Principal.roles comes with issue 4's identity work in ragline.auth; until then nobody holds a role.
-needs_roles = pytest.mark.skipif(
-    "roles" not in Principal.__dataclass_fields__, reason="ragline.auth.Principal has no roles yet"
-)
-
-
-@pytest.fixture
-def settings(tmp_path) -> TokenSettings:
-    settings = TokenSettings("https://issuer.test", "ragline", tmp_path / "jwks.json", tmp_path / "key.pem", 900, 5)
-    init_keys(settings)
-    return settings
 
 
 @pytest.fixture
@@ -65,47 +46,20 @@ def store(tmp_path):
 
 
 @pytest.fixture
-def stub(settings, store):
-    server = grpc.server(
-        futures.ThreadPoolExecutor(max_workers=2), interceptors=[AuthInterceptor(TokenVerifier(settings))]
-    )
+def stub(serve, store) -> audit_pb2_grpc.AuditServiceStub:
     # Small chunks, so that an export of 150 records takes several messages.
-    audit_pb2_grpc.add_AuditServiceServicer_to_server(AuditServicer(store, AuditorAccess("auditor"), 4096), server)
-    port = server.add_insecure_port("127.0.0.1:0")
-    server.start()
-    channel = grpc.insecure_channel(f"127.0.0.1:{port}")
-    yield audit_pb2_grpc.AuditServiceStub(channel)
-    channel.close()
-    server.stop(None).wait()
-
-
-def bearer(settings: TokenSettings, subject: str, tenant: str, roles: list[str]) -> list[tuple[str, str]]:
-    """A token as an identity provider issues it, with the roles claim (signed here, whatever the minter offers)."""
-    key = serialization.load_pem_private_key(settings.signing_key_path.read_bytes(), password=None)
-    kid = json.loads(settings.jwks_path.read_text())["keys"][-1]["kid"]
-    now = int(time.time())
-    claims = {
-        "iss": settings.issuer,
-        "aud": settings.audience,
-        "sub": subject,
-        "tenant": tenant,
-        "roles": roles,
-        "iat": now,
-        "nbf": now,
-        "exp": now + 300,
-        "jti": uuid.uuid4().hex,
-    }
-    return [("authorization", f"Bearer {jwt.encode(claims, key, algorithm='RS256', headers={'kid': kid})}")]
+    servicer = AuditServicer(store, AuditorAccess("auditor"), 4096)
+    return audit_pb2_grpc.AuditServiceStub(serve(audit_pb2_grpc.add_AuditServiceServicer_to_server, servicer))
 
 
 @pytest.fixture
-def acme(settings) -> list[tuple[str, str]]:
-    return bearer(settings, "auditor@acme", "acme", ["auditor"])
+def acme(bearer) -> list[tuple[str, str]]:
+    return bearer("auditor@acme", "acme", roles=("auditor",))
 
 
 @pytest.fixture
-def acme_user(settings) -> list[tuple[str, str]]:
-    return bearer(settings, "alice@acme", "acme", ["reader"])
+def acme_user(bearer) -> list[tuple[str, str]]:
+    return bearer("alice@acme", "acme", roles=("reader",))
 
 
 def query(stub, metadata, **fields) -> list[int]:
@@ -117,13 +71,22 @@ def export(stub, metadata, **fields) -> list[bytes]:
     return [message.jsonl for message in stub.Export(audit_pb2.ExportRequest(**fields), metadata=metadata)]
 
 
+def read_acme(stub, method: str, metadata) -> object:
+    """Query, Verify or Export of tenant acme's log."""
+    calls = {
+        "Query": lambda: stub.Query(audit_pb2.QueryRequest(tenant="acme"), metadata=metadata),
+        "Verify": lambda: stub.Verify(audit_pb2.VerifyRequest(tenant="acme"), metadata=metadata),
+        "Export": lambda: export(stub, metadata, tenant="acme"),
+    }
+    return calls[method]()
+
+
 def refused(call) -> grpc.RpcError:
     with pytest.raises(grpc.RpcError) as raised:
         call()
     return raised.value
 
 
-@needs_roles
 def test_pages_in_sequence_order(stub, acme):
     assert query(stub, acme, tenant="acme") == list(range(1, 101))
     assert query(stub, acme, tenant="acme", after_sequence=100) == list(range(101, 151))
@@ -131,14 +94,12 @@ def test_pages_in_sequence_order(stub, acme):
     assert query(stub, acme, tenant="acme", page_size=3, after_sequence=10) == [11, 12, 13]
 
 
-@needs_roles
 def test_filters(stub, acme):
     assert query(stub, acme, tenant="acme", document_id="doc-7") == [11]
     assert query(stub, acme, tenant="acme", action="answer", page_size=3) == [2, 4, 6]
     assert query(stub, acme, tenant="acme", principal="bob") == []
 
 
-@needs_roles
 def test_records_carry_the_event_and_when_it_was_stored(stub, acme):
     [record] = stub.Query(audit_pb2.QueryRequest(tenant="acme", document_id="doc-7"), metadata=acme).records
     assert record.event.document_ids == ["doc-7"]
@@ -148,12 +109,7 @@ def test_records_carry_the_event_and_when_it_was_stored(stub, acme):
 
 @pytest.mark.parametrize("method", ["Query", "Verify", "Export"])
 def test_a_caller_without_the_auditor_role_reads_nothing_and_the_attempt_is_recorded(stub, store, acme_user, method):
-    requests = {
-        "Query": lambda: stub.Query(audit_pb2.QueryRequest(tenant="acme"), metadata=acme_user),
-        "Verify": lambda: stub.Verify(audit_pb2.VerifyRequest(tenant="acme"), metadata=acme_user),
-        "Export": lambda: export(stub, acme_user, tenant="acme"),
-    }
-    error = refused(requests[method])
+    error = refused(lambda: read_acme(stub, method, acme_user))
     assert error.code() == grpc.StatusCode.PERMISSION_DENIED
     assert "needs the 'auditor' role" in error.details()
     [attempt] = store.query(AuditQuery("acme", action=f"audit.{method.lower()}"))
@@ -161,7 +117,6 @@ def test_a_caller_without_the_auditor_role_reads_nothing_and_the_attempt_is_reco
     assert attempt.event.details["requested_tenant"] == "acme"
 
 
-@needs_roles
 def test_the_refusal_names_the_roles_the_token_holds(stub, acme_user):
     error = refused(lambda: stub.Query(audit_pb2.QueryRequest(tenant="acme"), metadata=acme_user))
     assert "your token's roles are: 'reader'" in error.details()
@@ -172,16 +127,10 @@ def test_a_call_without_a_token_is_unauthenticated(stub):
     assert error.code() == grpc.StatusCode.UNAUTHENTICATED
 
 
-@needs_roles
 @pytest.mark.parametrize("method", ["Query", "Verify", "Export"])
-def test_an_auditor_of_another_tenant_is_denied(stub, store, settings, method):
-    globex = bearer(settings, "auditor@globex", "globex", ["auditor"])
-    requests = {
-        "Query": lambda: stub.Query(audit_pb2.QueryRequest(tenant="acme"), metadata=globex),
-        "Verify": lambda: stub.Verify(audit_pb2.VerifyRequest(tenant="acme"), metadata=globex),
-        "Export": lambda: export(stub, globex, tenant="acme"),
-    }
-    error = refused(requests[method])
+def test_an_auditor_of_another_tenant_is_denied(stub, store, bearer, method):
+    globex = bearer("auditor@globex", "globex", roles=("auditor",))
+    error = refused(lambda: read_acme(stub, method, globex))
     assert error.code() == grpc.StatusCode.PERMISSION_DENIED
     assert "'globex'" in error.details() and "'acme'" in error.details()
     # Recorded in the caller's own tenant's log, never written into the log it tried to read.
@@ -189,7 +138,6 @@ def test_an_auditor_of_another_tenant_is_denied(stub, store, settings, method):
     assert store.query(AuditQuery("acme", after_sequence=150)) == []
 
 
-@needs_roles
 @pytest.mark.parametrize(
     ("fields", "message"),
     [
@@ -205,7 +153,6 @@ def test_invalid_queries(stub, acme, fields, message):
     assert message in error.details()
 
 
-@needs_roles
 def test_verify_reports_an_intact_chain_and_its_head_and_is_recorded(stub, store, acme):
     head = store.query(AuditQuery("acme", after_sequence=149))[0].hash
     response = stub.Verify(audit_pb2.VerifyRequest(tenant="acme"), metadata=acme)
@@ -216,7 +163,6 @@ def test_verify_reports_an_intact_chain_and_its_head_and_is_recorded(stub, store
     assert verified.event.details["head_hash"] == head and verified.event.outcome == "ok"
 
 
-@needs_roles
 def test_verify_names_the_first_broken_record(tmp_path, stub, store, acme):
     with sqlite3.connect(tmp_path / "audit.db") as connection:
         connection.execute("DROP TRIGGER audit_records_no_update")
@@ -228,7 +174,6 @@ def test_verify_names_the_first_broken_record(tmp_path, stub, store, acme):
     assert store.query(AuditQuery("acme", action="audit.verify"))[0].event.outcome == "alert"
 
 
-@needs_roles
 def test_an_auditor_exports_exactly_its_tenants_records_as_verifiable_json_lines(stub, store, acme):
     chunks = export(stub, acme, tenant="acme")
     assert len(chunks) > 1 and all(chunk.endswith(b"\n") for chunk in chunks)
@@ -248,7 +193,6 @@ def test_an_auditor_exports_exactly_its_tenants_records_as_verifiable_json_lines
     assert lines[0]["occurred_at"] == "2027-01-15T08:00:00Z" and lines[0]["stored_at"].endswith("Z")
 
 
-@needs_roles
 def test_export_filters_by_occurrence_time(stub, acme):
     since, until = Timestamp(seconds=T0 + 10), Timestamp(seconds=T0 + 13)
     lines = [
@@ -257,7 +201,6 @@ def test_export_filters_by_occurrence_time(stub, acme):
     assert [line["sequence"] for line in lines] == [11, 12, 13]
 
 
-@needs_roles
 @pytest.mark.parametrize(
     ("fields", "message"),
     [
