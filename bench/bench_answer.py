@@ -59,7 +59,7 @@ from ragline.v1 import embedding_pb2, generation_pb2, generation_pb2_grpc, guard
 CONCURRENCY = (1, 8, 32)
 TARGET_RATIO = 1.5
 TOP_K = 5
-PROMPT = "answer@v2"
+PROMPT = "answer@v3"
 SERVICE_SETTINGS = {
     "RAGLINE_GENERATION_CACHE_TTL_S": "0",
     "RAGLINE_GENERATION_PROMPT": PROMPT,

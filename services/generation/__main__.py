@@ -64,7 +64,7 @@ def main() -> None:
     for name in costs.unpriced_endpoints():
         log.warning("endpoint has no entry in the price table: its calls are counted but not priced", extra={"fields": {"endpoint": name}})
     prompts = PromptRegistry(
-        env_str("RAGLINE_GENERATION_PROMPT", "answer@v2"),
+        env_str("RAGLINE_GENERATION_PROMPT", "answer@v3"),
         PromptRoutingStore(redis_client),
         refresh_s=env_float("RAGLINE_GENERATION_PROMPT_REFRESH_S", 1.0, minimum=0.0),
     )

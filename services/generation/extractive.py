@@ -1,13 +1,26 @@
-"""Answers without a language model: quotes the passage sentences that best match the question.
+"""Answers without a language model: quotes the passage sentences that answer the question, or refuses.
 
-Matching is lexical overlap of content words (lower-cased, stop words dropped,
-plural endings folded), each word weighted by how rare it is among the
-retrieved sentences: a word every passage shares (the product name) tells
-less than the one that answers. Deterministic and explainable. It is
-the default when no model endpoint is configured, and says so in the answer.
-The prompt version in force sets how many sentences it quotes and how much of
-the question each must cover, so a version change is tried, split and rolled
-back the same way with or without a model.
+Deterministic and explainable, the default when no model endpoint is
+configured, and it says so in the answer. The prompt version in force sets how
+it selects (`[extractive]` in the prompt file), so a change of selection is
+tried, split and rolled back like any prompt change. Two methods:
+
+- "overlap" (answer@v1, v2, as published): sentences sharing at least
+  `min_coverage` of the question's content words, best first by the rarity of
+  the shared words among the retrieved sentences.
+- "coverage" (answer@v3): a sentence must cover the question, not just touch
+  it. Passages are cut into statements (sentences.passage_sentences). Each
+  content word of the question weighs by its rarity among the retrieved
+  statements, and a word no passage contains weighs most: it is the surest
+  sign that the passages are about something else. A statement covers the
+  words it states (with its table's header row) at full weight, and those of
+  its topic (the question it answers in a FAQ, the heading above it, the
+  document title and heading path) at half weight, and must cover at least
+  `min_coverage` of the question's weight. Every name and number of the
+  question ("NW-9", "SEV2", "2,000") must appear in the statement's passage.
+  The word after "how" ("how long", "how many") and "kind" in "what kind of"
+  say what sort of answer is wanted, not what it is about, so they do not
+  count. Ties go to the passage retrieval ranked higher.
 """
 
 from __future__ import annotations
@@ -16,14 +29,17 @@ import math
 import re
 from collections import Counter
 from dataclasses import dataclass
-from typing import Generator, Sequence
+from typing import Generator, Iterable, Sequence
 
 from ragline.v1 import retrieval_pb2
 from services.generation.answerer import NO_PASSAGE, Draft
 from services.generation.prompts import ExtractiveSelection, PromptTemplate
+from services.generation.sentences import passage_sentences
 
 MODEL = "extractive"
 LABEL = "Extractive answer (no language model configured):"
+# Without the names themselves: the audit record keeps the refusal reason, never the question's text.
+NOT_NAMED = "No passage you may read mentions the names and numbers the question asks about."
 
 _STOP_WORDS = frozenset(
     """a about above after again against all am an and any are as at be because been before being below between both
@@ -54,7 +70,8 @@ def _fold(word: str) -> str:
 @dataclass(frozen=True)
 class _Candidate:
     score: float
-    overlap: int
+    # What a further sentence must have a share of the best one's: shared words (overlap), or coverage.
+    measure: float
     passage: int  # 1-based, as cited
     position: int
     sentence: str
@@ -77,15 +94,21 @@ class ExtractiveAnswerer:
     def _compose(
         self, question: str, passages: Sequence[retrieval_pb2.SearchHit], prompt: PromptTemplate
     ) -> tuple[list[str], Draft]:
-        picks = _pick(question, passages, prompt.extractive)
+        selection = prompt.extractive
+        if selection.method == "coverage":
+            picks, reason = _coverage_picks(question, passages, selection)
+        else:
+            picks, reason = _overlap_picks(question, passages, selection), NO_PASSAGE
         if not picks:
-            return [], Draft(text="", model=MODEL, prompt_version=prompt.ref, refused=True, refusal_reason=NO_PASSAGE)
+            return [], Draft(text="", model=MODEL, prompt_version=prompt.ref, refused=True, refusal_reason=reason)
         pieces = [LABEL] + [f" {pick.sentence} [{pick.passage}]" for pick in picks]
         citations = tuple(sorted({pick.passage for pick in picks}))
         return pieces, Draft(text="".join(pieces), model=MODEL, citations=citations, prompt_version=prompt.ref)
 
 
-def _pick(question: str, passages: Sequence[retrieval_pb2.SearchHit], selection: ExtractiveSelection) -> list[_Candidate]:
+def _overlap_picks(
+    question: str, passages: Sequence[retrieval_pb2.SearchHit], selection: ExtractiveSelection
+) -> list[_Candidate]:
     wanted = content_words(question)
     if not wanted:
         return []
@@ -109,5 +132,122 @@ def _pick(question: str, passages: Sequence[retrieval_pb2.SearchHit], selection:
     candidates.sort(key=lambda c: (-c.score, c.passage, c.position))
     # More sentences only when nearly as good as the best: one shared word
     # with a longer question is rarely an answer.
-    best = max((c.overlap for c in candidates), default=0)
-    return [c for c in candidates if 3 * c.overlap >= 2 * best][: selection.max_sentences]
+    best = max((c.measure for c in candidates), default=0)
+    return [c for c in candidates if c.measure >= selection.min_share_of_best * best][: selection.max_sentences]
+
+
+# --- the "coverage" method ----------------------------------------------------
+
+# "how long", "how many", "what kind of": the word names the sort of answer wanted, not its subject.
+_ANSWER_SORT = re.compile(r"\bhow\s+(\w+)|\b(?:what|which)\s+(kind|type|sort)\s+of\b", re.IGNORECASE)
+# A name or a number as written: "NW-9", "SEV2", "2,000", "Kubernetes", "EUR".
+_TOKEN = re.compile(r"\w+(?:[-.,/]\w+)*")
+# Where the guardrail redacted personal data from the question: no word of the asker's.
+_REDACTED = re.compile(r"\[REDACTED:\w+\]")
+
+
+def stem(word: str) -> str:
+    """A light stem, so that "charging", "charges" and "charge" meet; deliberately crude and predictable."""
+    if len(word) > 4 and word.endswith("ies"):
+        word = word[:-3] + "y"
+    elif len(word) > 3 and word.endswith("s") and not word.endswith(("ss", "us", "is")):
+        word = word[:-1]
+    for suffix in ("ing", "ed"):
+        if len(word) > len(suffix) + 2 and word.endswith(suffix):
+            word = word[: -len(suffix)]
+            if len(word) > 3 and word[-1] == word[-2] and word[-1] not in "lsz":
+                word = word[:-1]  # "stopped" -> "stop"
+            break
+    if len(word) > 3 and word.endswith("e"):
+        word = word[:-1]
+    return word
+
+
+def terms(text: str) -> set[str]:
+    """Stemmed content words."""
+    return {stem(word) for word in _WORD.findall(text.lower()) if word not in _STOP_WORDS and (len(word) > 1 or word.isdigit())}
+
+
+def question_terms(question: str) -> set[str]:
+    """The question's terms, without the words that only say what sort of answer is wanted."""
+    question = _REDACTED.sub(" ", question)
+    sort_words = {stem(word.lower()) for match in _ANSWER_SORT.findall(question) for word in match if word}
+    return terms(question) - sort_words
+
+
+def names_and_numbers(question: str) -> dict[str, set[str]]:
+    """Each name or number of the question as written, with its terms.
+
+    A name is written with a capital inside the sentence (not its first word)
+    or mixes letters and digits; a number has a digit.
+    """
+    found = {}
+    for index, match in enumerate(_TOKEN.finditer(_REDACTED.sub(" ", question))):
+        token = match.group()
+        if any(c.isdigit() for c in token) or (index > 0 and any(c.isupper() for c in token)):
+            if token_terms := terms(token):
+                found[token] = token_terms
+    return found
+
+
+# A word only in a sentence's topic counts for this share of its weight: the
+# heading says what the section is about, the sentence what it states.
+_TOPIC_SHARE = 0.5
+
+
+@dataclass(frozen=True)
+class _Sentence:
+    passage: int  # 1-based, as cited
+    position: int
+    text: str
+    states: frozenset[str]  # its own terms
+    covers: frozenset[str]  # its terms and its topic's
+
+    def coverage(self, weight: dict[str, float]) -> float:
+        """The share of the question's weight (`weight` of each of its terms) this sentence covers."""
+        covered = sum(w if word in self.states else _TOPIC_SHARE * w for word, w in weight.items() if word in self.covers)
+        return covered / sum(weight.values())
+
+
+def _sentences(passages: Sequence[retrieval_pb2.SearchHit]) -> Iterable[_Sentence]:
+    seen: set[str] = set()
+    for number, passage in enumerate(passages, start=1):
+        about = terms(" ".join((passage.provenance.title, *passage.heading_path)))
+        for position, sentence in enumerate(passage_sentences(passage.text)):
+            if sentence.text.lower() in seen:
+                continue
+            seen.add(sentence.text.lower())
+            states = frozenset(terms(sentence.text) | terms(sentence.columns))
+            yield _Sentence(number, position, sentence.text, states, states | terms(sentence.topic) | about)
+
+
+def _coverage_picks(
+    question: str, passages: Sequence[retrieval_pb2.SearchHit], selection: ExtractiveSelection
+) -> tuple[list[_Candidate], str]:
+    wanted = question_terms(question)
+    sentences = list(_sentences(passages))
+    if not wanted or not sentences:
+        return [], NO_PASSAGE
+    # A name or number of the question must be in the passage a sentence comes from.
+    names = names_and_numbers(question)
+    passage_terms: dict[int, frozenset[str]] = {}
+    for sentence in sentences:
+        passage_terms[sentence.passage] = passage_terms.get(sentence.passage, frozenset()) | sentence.covers
+    named = {number for number, found in passage_terms.items() if all(name <= found for name in names.values())}
+    if not named:
+        return [], NOT_NAMED
+    # Rarity among the retrieved sentences; a word in none of them weighs most.
+    frequency = Counter(word for sentence in sentences for word in sentence.covers & wanted)
+    weight = {word: math.log(1 + len(sentences) / (1 + frequency[word])) for word in wanted}
+    candidates = []
+    for sentence in sentences:
+        if sentence.passage not in named:
+            continue
+        coverage = sentence.coverage(weight)
+        if coverage >= selection.min_coverage:
+            candidates.append(_Candidate(coverage, coverage, sentence.passage, sentence.position, sentence.text))
+    # Best first; ties go to the passage retrieval ranked higher, then to reading order.
+    candidates.sort(key=lambda c: (-c.score, c.passage, c.position))
+    best = max((c.measure for c in candidates), default=0.0)
+    picks = [c for c in candidates if c.measure >= selection.min_share_of_best * best][: selection.max_sentences]
+    return picks, NO_PASSAGE

@@ -13,7 +13,7 @@ from __future__ import annotations
 import hashlib
 import re
 import tomllib
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from pathlib import Path
 from string import Template
 from typing import Sequence
@@ -25,13 +25,25 @@ PROMPTS_DIR = Path(__file__).parent / "prompts"
 _REF = re.compile(r"^(?P<id>[a-z0-9_-]+)@(?P<version>v\d+)$")
 
 
+EXTRACTIVE_METHODS = ("overlap", "coverage")
+
+
 @dataclass(frozen=True)
 class ExtractiveSelection:
-    """How the extractive answerer picks sentences: at most `max_sentences`,
-    each sharing at least `min_coverage` of the question's content words."""
+    """How the extractive answerer picks sentences (extractive.py has the details).
 
+    At most `max_sentences`, each covering at least `min_coverage` of the
+    question, and a further one only with at least `min_share_of_best` of the
+    best one's score. `method` "overlap" (answer@v1, v2) counts the question's
+    content words a sentence shares; "coverage" weighs each by its rarity
+    among the retrieved sentences, reads headings and table headers as part
+    of a sentence, and requires the question's names and numbers.
+    """
+
+    method: str = "overlap"
     max_sentences: int = 3
     min_coverage: float = 0.3
+    min_share_of_best: float = 2 / 3
 
 
 @dataclass(frozen=True)
@@ -83,9 +95,12 @@ def load_prompt(ref: str, directory: Path = PROMPTS_DIR) -> PromptTemplate:
         raise ConfigError(f"prompt file {path} is not valid TOML: {error}") from None
     if (data.get("id"), data.get("version")) != (prompt_id, version):
         raise ConfigError(f"prompt file {path} declares {data.get('id')}@{data.get('version')}, not {ref}")
+    selection = data.get("extractive", {})
+    settings = [setting.name for setting in fields(ExtractiveSelection)]
+    if not isinstance(selection, dict) or set(selection) - set(settings):
+        raise ConfigError(f"prompt file {path}: [extractive] takes only the settings {settings}")
     try:
         messages = data["messages"]
-        selection = data.get("extractive", {})
         template = PromptTemplate(
             prompt_id=prompt_id,
             version=version,
@@ -93,15 +108,26 @@ def load_prompt(ref: str, directory: Path = PROMPTS_DIR) -> PromptTemplate:
             user=Template(messages["user"].strip()),
             refusal_marker=str(data.get("refusal_marker", "")),
             extractive=ExtractiveSelection(
-                max_sentences=int(selection.get("max_sentences", 3)),
-                min_coverage=float(selection.get("min_coverage", 0.3)),
+                method=str(selection.get("method", ExtractiveSelection.method)),
+                max_sentences=int(selection.get("max_sentences", ExtractiveSelection.max_sentences)),
+                min_coverage=float(selection.get("min_coverage", ExtractiveSelection.min_coverage)),
+                min_share_of_best=float(selection.get("min_share_of_best", ExtractiveSelection.min_share_of_best)),
             ),
             description=str(data.get("description", "")),
         )
     except (KeyError, TypeError, ValueError, AttributeError) as error:
         raise ConfigError(f"prompt file {path} needs [messages] system and user, and numeric [extractive] settings: {error!r}") from None
-    if template.extractive.max_sentences < 1 or not 0 < template.extractive.min_coverage <= 1:
-        raise ConfigError(f"prompt file {path}: [extractive] needs max_sentences >= 1 and 0 < min_coverage <= 1")
+    rules = template.extractive
+    if (
+        rules.method not in EXTRACTIVE_METHODS
+        or rules.max_sentences < 1
+        or not 0 < rules.min_coverage <= 1
+        or not 0 < rules.min_share_of_best <= 1
+    ):
+        raise ConfigError(
+            f"prompt file {path}: [extractive] needs method one of {EXTRACTIVE_METHODS}, max_sentences >= 1, "
+            "0 < min_coverage <= 1 and 0 < min_share_of_best <= 1"
+        )
     try:
         template.messages("", [])
     except (KeyError, ValueError) as error:

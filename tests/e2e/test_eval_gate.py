@@ -27,11 +27,11 @@ def run_eval(*argv: str) -> int:
 
 
 def worse_prompts(directory: Path) -> Path:
-    """answer@v9: answer@v2 with the extractive selection loosened until it quotes whatever shares a word."""
-    text = (PROMPTS_DIR / "answer.v2.toml").read_text(encoding="utf-8")
-    worse = text.replace('version = "v2"', 'version = "v9"').replace("max_sentences = 3", "max_sentences = 6")
-    worse = worse.replace("min_coverage = 0.3", "min_coverage = 0.05")
-    assert worse.count("v9") == 1 and "min_coverage = 0.05" in worse
+    """answer@v9: answer@v3 with the extractive selection loosened until it quotes whatever shares a word."""
+    text = (PROMPTS_DIR / "answer.v3.toml").read_text(encoding="utf-8")
+    worse = text.replace('version = "v3"', 'version = "v9"').replace("max_sentences = 2", "max_sentences = 6")
+    worse = worse.replace("min_coverage = 0.4", "min_coverage = 0.05").replace("min_share_of_best = 0.8", "min_share_of_best = 0.05")
+    assert worse.count('"v9"') == 1 and "min_coverage = 0.05" in worse and "min_share_of_best = 0.05" in worse
     (directory / "answer.v9.toml").write_text(worse, encoding="utf-8")
     return directory
 
@@ -39,10 +39,10 @@ def worse_prompts(directory: Path) -> Path:
 def test_the_committed_prompt_passes_the_gate_and_a_worse_one_fails_it(platform, tmp_path, capsys):
     tenant = f"{platform.tenant}-eval"
     current = tmp_path / "current.json"
-    status = run_eval("--tenant", tenant, "--publish", "--prompt", "answer@v2", "--thresholds", str(THRESHOLDS), "--out", str(current))
+    status = run_eval("--tenant", tenant, "--publish", "--prompt", "answer@v3", "--thresholds", str(THRESHOLDS), "--out", str(current))
     output, errors = capsys.readouterr()
     assert status == 0, output + errors
-    assert "passed: every metric of answer@v2" in output
+    assert "passed: every metric of answer@v3" in output
 
     worse = tmp_path / "worse.json"
     prompts = worse_prompts(tmp_path)
@@ -52,7 +52,7 @@ def test_the_committed_prompt_passes_the_gate_and_a_worse_one_fails_it(platform,
     assert status == 1, output + errors
     assert "FAILED answer@v9: refusal_accuracy" in output
 
-    before = json.loads(current.read_text())["versions"]["answer@v2"]["metrics"]
+    before = json.loads(current.read_text())["versions"]["answer@v3"]["metrics"]
     after = json.loads(worse.read_text())["versions"]["answer@v9"]["metrics"]
     assert after["refusal_accuracy"] < before["refusal_accuracy"]
     assert after["citation_precision"] < before["citation_precision"]

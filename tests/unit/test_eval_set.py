@@ -141,5 +141,17 @@ def test_thresholds_name_the_metric_and_the_shortfall(tmp_path: Path):
         Thresholds.load(path)
 
 
+def test_a_version_published_before_a_minimum_was_raised_keeps_its_own_floor(tmp_path: Path):
+    path = tmp_path / "thresholds.toml"
+    path.write_text('[minimum]\nrefusal_accuracy = 0.9\nanswer_rate = 0.9\n[version."answer@v2".minimum]\nrefusal_accuracy = 0.3\n')
+    thresholds = Thresholds.load(path)
+    metrics = {"refusal_accuracy": 0.4, "answer_rate": 0.8}
+    assert thresholds.failures("answer@v2", metrics) == ["answer@v2: answer_rate 0.800 is below the minimum 0.900 by 0.100"]
+    assert len(thresholds.failures("answer@v3", metrics)) == 2
+    path.write_text('[minimum]\nanswer_rate = 0.9\n[version."answer@v2".minimum]\nrefusal_accuracy = 0.3\n')
+    with pytest.raises(EvalSetError, match="version.answer@v2.refusal_accuracy"):
+        Thresholds.load(path)
+
+
 def test_the_committed_thresholds_load():
     assert Thresholds.load(repo_root() / "evals" / "thresholds.toml").minimum

@@ -108,6 +108,12 @@ def test_bad_references_and_files_stop_the_service_with_a_clear_message(tmp_path
     prompt_file(tmp_path, "loose.v1.toml", 'id = "loose"\nversion = "v1"\n[extractive]\nmin_coverage = 0\n' + GOOD_MESSAGES)
     with pytest.raises(ConfigError, match="min_coverage"):
         load_prompt("loose@v1", tmp_path)
+    prompt_file(tmp_path, "typo.v1.toml", 'id = "typo"\nversion = "v1"\n[extractive]\nmin_coverge = 0.5\n' + GOOD_MESSAGES)
+    with pytest.raises(ConfigError, match=r"\[extractive\] takes only the settings \['method'"):
+        load_prompt("typo@v1", tmp_path)
+    prompt_file(tmp_path, "guess.v1.toml", 'id = "guess"\nversion = "v1"\n[extractive]\nmethod = "vibes"\n' + GOOD_MESSAGES)
+    with pytest.raises(ConfigError, match="method one of"):
+        load_prompt("guess@v1", tmp_path)
 
 
 def test_a_version_carries_its_refusal_marker_and_extractive_selection(tmp_path):
@@ -119,6 +125,7 @@ def test_a_version_carries_its_refusal_marker_and_extractive_selection(tmp_path)
     assert available_versions("answer", tmp_path) == ["v1", "v2", "v10"]
     plain, strict = load_prompt("answer@v1", tmp_path), load_prompt("answer@v10", tmp_path)
     assert (plain.refusal_marker, plain.extractive.max_sentences, plain.extractive.min_coverage) == ("", 3, 0.3)
+    assert (plain.extractive.method, plain.extractive.min_share_of_best) == ("overlap", 2 / 3)
     assert (strict.refusal_marker, strict.extractive.max_sentences, strict.extractive.min_coverage) == ("NONE:", 1, 0.5)
     system, user = strict.messages("Why?", PASSAGES)
     assert system["content"] == "Answer from 2 passages."

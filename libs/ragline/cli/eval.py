@@ -397,6 +397,9 @@ def missing_documents(eval_set: EvalSet, tenant: str, readers: Readers, publish:
 class Thresholds:
     minimum: dict[str, float]
     maximum: dict[str, float]
+    # Minimums of named versions that replace the general ones: a version
+    # published before a minimum was raised keeps the floor it was measured at.
+    versions: dict[str, dict[str, float]] = field(default_factory=dict)
 
     @classmethod
     def load(cls, path: Path) -> "Thresholds":
@@ -405,16 +408,19 @@ class Thresholds:
         except (OSError, tomllib.TOMLDecodeError) as error:
             raise EvalSetError(f"thresholds {path}: {error}") from None
         minimum, maximum = dict(data.get("minimum", {})), dict(data.get("maximum", {}))
+        versions = {ref: dict(section.get("minimum", {})) for ref, section in data.get("version", {}).items()}
         misplaced = [name for name in minimum if name not in METRICS or name in CEILINGS]
         misplaced += [name for name in maximum if name not in CEILINGS]
+        misplaced += [f"version.{ref}.{name}" for ref, floors in versions.items() for name in floors if name not in minimum]
         if misplaced:
             raise EvalSetError(f"thresholds {path}: {misplaced} are not metrics of their section; "
-                               f"[minimum] takes {[m for m in METRICS if m not in CEILINGS]}, [maximum] takes {list(CEILINGS)}")
-        return cls(minimum, maximum)
+                               f"[minimum] takes {[m for m in METRICS if m not in CEILINGS]}, [maximum] takes {list(CEILINGS)}, "
+                               "[version.\"<id>@v<N>\".minimum] takes the metrics of [minimum]")
+        return cls(minimum, maximum, versions)
 
     def failures(self, version: str, metrics: dict[str, float | None]) -> list[str]:
         found = []
-        for name, bound in self.minimum.items():
+        for name, bound in {**self.minimum, **self.versions.get(version, {})}.items():
             value = metrics.get(name)
             if value is None or value < bound:
                 shown = "no value" if value is None else f"{value:.3f}"
