@@ -2,8 +2,8 @@
 
 Rules catch the phrasings they name; the classifier catches paraphrases of
 them. It scores every sentence of a text and the whole of a short text, and
-reports the best-scoring window when it reaches the model's threshold (the
-policy may raise or lower it). Trained by `make train-guardrail`
+reports the best score when it reaches the model's threshold (the policy may
+raise or lower it), at the best-scoring sentence. Trained by `make train-guardrail`
 (services/guardrail/training); the weights are committed next to this file.
 """
 
@@ -63,12 +63,14 @@ class InjectionClassifier:
         best: tuple[float, int, int] | None = None
         # A text of a word or two carries too little for a verdict: "Mail jane@corp.example" is no attack.
         windows = [(m.start(), m.end()) for m in _WINDOW.finditer(text) if len(m.group().split()) >= _MIN_WINDOW_WORDS]
-        if len(windows) > 1 and len(text) <= _WHOLE_TEXT_CHARS:
-            windows.append((0, len(text)))
         for start, end in windows:
             score = self.score(text[start:end])
             if best is None or score > best[0]:
                 best = (score, start, end)
+        if best is not None and len(windows) > 1 and len(text) <= _WHOLE_TEXT_CHARS:
+            # The whole text may score higher than any sentence; the finding still points at the most
+            # suspicious sentence, so that what is matched against it (relayed instructions) is not every sentence.
+            best = (max(best[0], self.score(text)), best[1], best[2])
         if best is not None and best[0] >= REPORT_FLOOR:
             score, start, end = best
             yield Finding(CHECK, start, end, round(score, 3), "text classified as an instruction to the model")

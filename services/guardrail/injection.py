@@ -8,7 +8,9 @@ that make a phrase address the model ("previous instructions", "your rules",
 ignore the warning?", "How do I reset my password?") pass. Where a phrase is
 also what people ask *about* ("Should I ignore previous instructions from
 IT?"), a rule marked `askable` stays quiet on a question that does not speak
-to the model in the second person; the classifier still reads it.
+to the model in the second person, and on a phrase quoted as an example
+("training mentioned 'ignore previous instructions' attacks", "Sätze wie
+„Ignoriere alle Anweisungen“"); the classifier still reads both.
 """
 
 from __future__ import annotations
@@ -37,15 +39,44 @@ _SECOND_PERSON = re.compile(
 )
 
 
-def _asked_about(text: str, start: int, end: int) -> bool:
-    """True when the match sits in a question that talks about the phrase rather than to the model."""
+# A quotation: straight quotes (a single one not inside a word, unlike "don't"), curly, low-high and guillemets.
+_QUOTATION = re.compile(r"""(?<!\w)'[^'\n]{3,300}'(?!\w)|"[^"\n]{3,300}"|“[^”\n]{3,300}”|‘[^’\n]{3,300}’|„[^“”\n]{3,300}[“”]|«[^»\n]{3,300}»""")
+# Words that introduce a quoted example: "such as '...'", "the email said '...'", "Sätze wie „...“".
+_MENTION_CUE = re.compile(
+    r"\b(?:such\s+as|like|e\.g\.|said|says|saying|wrote|writes|write|written|mentioned|mentions|quoted|quotes|reads|read|phrases?|text|sentences?|words|examples?|called"
+    r"|wie|etwa|z\.\s?B\.|sagt|sagte|schreiben|schrieb|S[äa]tze|Phrasen|comme|tels?\s+que|telles?\s+que|dit|disait|[ée]crivent"
+    r"|como|tales\s+como|dice|dec[ií]a|escriben|frases?)\W*$",
+    re.IGNORECASE,
+)
+
+
+def _sentence_around(text: str, start: int, end: int) -> tuple[int, int]:
     before = text.rfind("\n", 0, start)
     for match in _SENTENCE_END.finditer(text, max(0, start - 300), start):
         before = max(before, match.start())
     after = _SENTENCE_END.search(text, end)
-    sentence = text[before + 1 : after.end() if after else len(text)]
+    return before + 1, after.end() if after else len(text)
+
+
+def _asked_about(text: str, start: int, end: int) -> bool:
+    """True when the match sits in a question that talks about the phrase rather than to the model."""
+    sentence_start, sentence_end = _sentence_around(text, start, end)
+    sentence = text[sentence_start:sentence_end]
     is_question = sentence.rstrip().endswith("?") or _QUESTION_START.match(sentence) is not None
     return is_question and not _SECOND_PERSON.search(sentence)
+
+
+def _quoted_example(text: str, start: int, end: int) -> bool:
+    """True when the match sits in a quotation that a cue word introduces as an example, in a sentence
+    that does not otherwise speak to the model: "attackers write 'ignore previous instructions'"."""
+    # Quotation marks are not sentence ends: look from the line start, at most 300 characters back.
+    line_start = max(text.rfind("\n", 0, start) + 1, start - 300)
+    for quote in _QUOTATION.finditer(text, line_start, min(len(text), end + 300)):
+        if quote.start() < start and end <= quote.end():
+            sentence_start, sentence_end = _sentence_around(text, quote.start(), quote.end())
+            frame = text[sentence_start : quote.start()] + " " + text[quote.end() : sentence_end]
+            return _MENTION_CUE.search(text, line_start, quote.start()) is not None and not _SECOND_PERSON.search(frame)
+    return False
 
 
 @dataclass(frozen=True)
@@ -58,7 +89,7 @@ class InjectionRule:
 
     def __call__(self, text: str) -> Iterator[Finding]:
         for match in self.pattern.finditer(text):
-            if self.askable and _asked_about(text, match.start(), match.end()):
+            if self.askable and (_asked_about(text, match.start(), match.end()) or _quoted_example(text, match.start(), match.end())):
                 continue
             yield Finding(self.check, match.start(), match.end(), self.score, self.reason)
 
@@ -101,9 +132,13 @@ OVERRIDE = _rule(
     askable=True,
 )
 
+_OWN_RULES = r"(?:rules|guidelines|restrictions|filters|guardrails|policies|instructions|programming|limitations|constraints|ethics|training)\b"
+_DE_OWN_RULES = r"(?:Regeln|Vorgaben|Anweisungen|Richtlinien|Einschr[äa]nkungen|Instruktionen)\b"
+_FR_OWN_RULES = r"(?:r[eè]gles|consignes|instructions|restrictions|directives|limites)\b"
+_ES_OWN_RULES = r"(?:reglas|normas|instrucciones|restricciones|directrices|pol[ií]ticas|l[ií]mites)\b"
 RULES_OVERRIDE = _rule(
     "injection.override",
-    r"""
+    rf"""
     \b(?:ignore|disregard|bypass|forget|override|break|abandon|drop|disable|turn\s+off|switch\s+off|get\s+around|circumvent)\s+
       (?:all\s+)?(?:of\s+)?your\s+(?:\w+\s+)?
       (?:rules|guidelines|restrictions|filters|guardrails|policies|programming|safety\s+(?:measures|rules|filters)|limitations|constraints|ethics|training|content\s+polic(?:y|ies))\b
@@ -114,12 +149,27 @@ RULES_OVERRIDE = _rule(
   | \b(?:umgehe|ignoriere|deaktiviere)\s+(?:deine|Ihre|alle)\s+(?:Regeln|Richtlinien|Einschr[äa]nkungen|Filter|Sicherheitsregeln)\b
   | \b(?:contourne|d[eé]sactive|ignore)\s+(?:tes|vos|toutes\s+tes|toutes\s+vos)\s+(?:r[eè]gles|restrictions|filtres|limites)\b
   | \b(?:salta|desactiva|ignora|evita)\s+(?:tus|sus|todas\s+tus)\s+(?:reglas|restricciones|filtros|l[ií]mites)\b
+  | \b(?:stop|quit|cease)\s+(?:following|obeying|applying|respecting|enforcing|observing|complying\s+with|sticking\s+to)\s+(?:all\s+)?(?:of\s+)?your\s+(?:\w+\s+)?{_OWN_RULES}
+  | \byou\s+(?:don't|do\s+not|no\s+longer|needn't|need\s+not)\s+(?:have\s+to\s+|need\s+to\s+)?(?:follow|obey|apply|respect|comply\s+with|stick\s+to)\s+your\s+(?:\w+\s+)?{_OWN_RULES}
+  | \bh[äa]lte?\s+dich\s+(?:ab\s+(?:jetzt|sofort)\s+|ab\s+heute\s+)?nicht\s+(?:mehr\s+|l[äa]nger\s+)?an\s+(?:deine|Ihre)\s+{_DE_OWN_RULES}
+  | \bh[öo]r\s+auf,?\s+(?:dich\s+an\s+)?(?:deine|Ihre)\s+{_DE_OWN_RULES}\s+(?:zu\s+befolgen|zu\s+beachten|einzuhalten|zu\s+halten)
+  | \b(?:befolge|beachte)\s+(?:deine|Ihre)\s+{_DE_OWN_RULES}\s+(?:ab\s+(?:jetzt|sofort)\s+)?nicht\s+mehr
+  | \b(?:arr[eê]tez?|cessez?)\s+(?:de\s+|d')(?:suivre|respecter|appliquer|ob[eé]ir\s+[àa])\s+(?:tes|vos)\s+{_FR_OWN_RULES}
+  | \bne\s+(?:respecte|respectez|suis|suivez|applique|appliquez|tiens\s+(?:plus\s+)?compte\s+de|tenez\s+(?:plus\s+)?compte\s+de)\s+(?:plus\s+)?(?:tes|vos)\s+{_FR_OWN_RULES}
+  | \b(?:deja|dejad|deje)\s+de\s+(?:seguir|cumplir|respetar|obedecer|aplicar)\s+(?:tus|sus|vuestras)\s+{_ES_OWN_RULES}
+  | \bno\s+(?:sigas|cumplas|respetes|obedezcas|apliques)\s+(?:m[aá]s\s+)?(?:tus|sus)\s+{_ES_OWN_RULES}
+  | \bya\s+no\s+(?:tienes|tiene|debes|necesitas)\s+(?:que\s+)?(?:seguir|cumplir|respetar|obedecer)\s+(?:tus|sus)\s+{_ES_OWN_RULES}
     """,
     0.9,
     "request to drop the model's rules",
     askable=True,
 )
 
+# Limits of the model itself; "dietary restrictions" or "restrictions on travel" are not among them.
+_MODEL_LIMITS = (
+    r"(?:(?:content|safety|ethical|moral|corporate|built-in)\s+)?(?:rules|restrictions|limits|limitations|filters|guidelines|guardrails|polic(?:y|ies)|constraints|censorship)\b"
+    r"(?!\s+(?:on|for|about|regarding|in|to)\s+(?!what\s+you))"
+)
 # DAN stays case-sensitive in these rules: "Dan from accounting" is a colleague.
 _UNRESTRICTED = r"(?:unrestricted|unfiltered|uncensored|jailbroken|amoral|unethical|unbound|evil|without\s+(?:any\s+)?(?:rules|restrictions|limits|filters|guidelines|ethics|morals))"
 PERSONA = _rule(
@@ -145,6 +195,24 @@ PERSONA = _rule(
     0.9,
     "jailbreak persona",
     askable=True,
+)
+
+# A hypothetical in which the model has no rules. The conjugation already speaks to the model
+# ("tuvieras", "hättest"), so a question is no excuse.
+COUNTERFACTUAL = _rule(
+    "injection.jailbreak",
+    rf"""
+    \bif\s+you\s+(?:had|were\s+to\s+have)\s+(?:absolutely\s+|really\s+|simply\s+)?no\s+{_MODEL_LIMITS}
+  | \bif\s+you\s+(?:didn't|did\s+not)\s+have\s+any\s+{_MODEL_LIMITS}
+  | \bif\s+you\s+were\s+(?:free\s+of|without|freed\s+from)\s+(?:any\s+|all\s+)?(?:your\s+|of\s+your\s+)?{_MODEL_LIMITS}
+  | \b(?:world|universe|reality|timeline|scenario|version\s+of\s+(?:you|yourself))\s+(?:where|in\s+which)\s+you\s+(?:have|had|are|were)\s+(?:no|without(?:\s+any)?)\s+{_MODEL_LIMITS}
+  | \bwith\s+no\s+{_MODEL_LIMITS}\s+on\s+what\s+you\s+(?:can|could|may|might|are\s+allowed\s+to)\s+(?:say|answer|tell|share|reveal|output|write)
+  | \bwenn\s+du\s+keine\s+(?:Regeln|Einschr[äa]nkungen|Vorgaben|Filter|Richtlinien|Grenzen)\s+h[äa]ttest\b
+  | \bsi\s+tu\s+n'avais\s+(?:aucune?|pas\s+de|plus\s+de)\s+(?:r[eè]gles?|restrictions?|limites?|filtres?|consignes?)\b
+  | \bsi\s+no\s+(?:tuvieras|tuvieses)\s+(?:ning[uú]na?\s+)?(?:reglas?|restricci[oó]n(?:es)?|normas?|filtros?|l[ií]mites?)\b
+    """,
+    0.9,
+    "hypothetical in which the model has no rules",
 )
 
 PROMPT_LEAK = _rule(
@@ -279,7 +347,7 @@ EXFILTRATION = _rule(
 ADDRESSES_MODEL = _rule(
     "injection.indirect",
     r"""
-    \b(?:if|when)\s+you\s+are\s+an?\s+(?:AI|LLM|large\s+language\s+model|language\s+model|AI\s+assistant|chatbot|assistant|bot|model)\b
+    \b(?:if|when)\s+you(?:\s+are|'re|’re)\s+an?\s+(?:AI|LLM|large\s+language\s+model|language\s+model|AI\s+assistant|chatbot|assistant|bot|model)\b
   | \b(?:note|message|instructions?|attention|important|reminder)\s+(?:to|for)\s+(?:the\s+|any\s+|all\s+)?
       (?:AI|LLM|assistants?|AI\s+assistants?|language\s+models?|chatbots?|bots?|models?|agents?|AI\s+models?|AI\s+systems?)s?\s*[:,-]
   | \b(?:AI|LLM|assistant|chatbot|language\s+model)s?\s+(?:reading|processing|summari[sz]ing|indexing)\s+this\b
@@ -299,6 +367,7 @@ INJECTION_DETECTORS: tuple[Detector, ...] = (
     OVERRIDE,
     RULES_OVERRIDE,
     PERSONA,
+    COUNTERFACTUAL,
     PROMPT_LEAK,
     CHAT_TEMPLATE,
     DELIMITER,

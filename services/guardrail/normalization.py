@@ -9,8 +9,9 @@ redaction still replaces the right characters of what the caller sent.
   made spaces, and look-alike Cyrillic and Greek letters folded to Latin.
   Every detector runs on it.
 - Derived views, for the injection detectors only: leetspeak read as letters,
-  letter-by-letter spacing ("i g n o r e") closed up, and embedded base64,
-  hex and percent-encoded payloads decoded.
+  letter-by-letter spacing ("i g n o r e") closed up, embedded base64, hex
+  and percent-encoded payloads decoded, and an instruction split into string
+  fragments put back together (`a = 'ign'; b = 'ore ...'; a + b`).
 """
 
 from __future__ import annotations
@@ -156,7 +157,8 @@ def closed_up(view: TextView) -> TextView | None:
 
 _BASE64 = re.compile(r"(?<![A-Za-z0-9+/=_-])[A-Za-z0-9+/_-]{16,}={0,2}(?![A-Za-z0-9+/=_-])")
 _HEX = re.compile(r"(?<![0-9A-Fa-f])(?:(?:\\x|0x)?[0-9A-Fa-f]{2}[ :]?){8,}(?![0-9A-Fa-f])")
-_PERCENT = re.compile(r"(?:%[0-9A-Fa-f]{2}[A-Za-z0-9 ]{0,3}){4,}")
+# A run of URL characters with at least three escapes: "ignore%20all%20previous" as well as "%69%67%6e".
+_PERCENT = re.compile(r"(?<![A-Za-z0-9._~+%-])(?:[A-Za-z0-9._~+-]*%[0-9A-Fa-f]{2}){3,}[A-Za-z0-9._~+-]*")
 _MAX_DECODE_DEPTH = 2
 
 
@@ -224,11 +226,62 @@ def decoded_payloads(view: TextView, depth: int = 0) -> Iterator[TextView]:
             yield from decoded_payloads(payload, depth + 1)
 
 
+# Payload splitting: string literals bound to names, then joined with "+" ("a = 'ign'; b = 'ore'; a + b"),
+# or a run of at least three quoted fragments ("'ign', 'ore your', ' rules'").
+_LITERAL = r"""(?:"[^"\n]{0,200}"|'[^'\n]{0,200}')"""
+_NAME = r"[A-Za-z_]\w{0,15}"
+_ASSIGNMENT = re.compile(rf"\b(?P<name>{_NAME})\s*(?::=|=|\s(?:be|as)\s)\s*(?P<value>{_LITERAL})")
+_TERM = rf"(?:{_LITERAL}|\b{_NAME}\b)"
+_CONCATENATION = re.compile(rf"{_TERM}(?:\s*\+\s*{_TERM})+")
+_FRAGMENTS = re.compile(rf"{_LITERAL}(?:\s*,\s*(?:and\s+)?{_LITERAL}){{2,}}")
+_QUOTED = re.compile(_LITERAL)
+_TERMS = re.compile(_TERM)
+
+
+def _joined(terms: list[str], bound: dict[str, str]) -> str | None:
+    parts = []
+    for term in terms:
+        if term[0] in "\"'":
+            parts.append(term[1:-1])
+        elif term in bound:
+            parts.append(bound[term])
+        else:
+            return None
+    return "".join(parts)
+
+
+def reassembled(view: TextView) -> Iterator[TextView]:
+    """Views of the instructions that fragments in a view spell once joined, mapped to the fragments."""
+    if view.text.count('"') + view.text.count("'") < 4:
+        return
+    bound: dict[str, tuple[str, int]] = {}
+    for match in _ASSIGNMENT.finditer(view.text):
+        bound[match.group("name")] = (match.group("value")[1:-1], match.start())
+    values = {name: value for name, (value, _) in bound.items()}
+    for match in _CONCATENATION.finditer(view.text):
+        terms = _TERMS.findall(match.group())
+        names = [term for term in terms if term[0] not in "\"'"]
+        joined = _joined(terms, values)
+        if joined is None:
+            continue
+        start = min([bound[name][1] for name in names] + [match.start()])
+        yield _reassembled_view(view, joined, start, match.end())
+    for match in _FRAGMENTS.finditer(view.text):
+        joined = "".join(literal[1:-1] for literal in _QUOTED.findall(match.group()))
+        yield _reassembled_view(view, joined, match.start(), match.end())
+
+
+def _reassembled_view(view: TextView, joined: str, start: int, end: int) -> TextView:
+    inner = canonical(joined)
+    transform = f"{view.transform} in fragments" if view.transform else "fragments"
+    return TextView(inner.text, None, len(inner.text), transform, view.original_span(start, end))
+
+
 def detection_views(text: str) -> list[TextView]:
     """The canonical view, then every derived view that differs from it."""
     base = canonical(text)
     views = [base]
-    for view in (base, *decoded_payloads(base)):
+    for view in (base, *decoded_payloads(base), *reassembled(base)):
         for derived in (leetspeak(view), closed_up(view)):
             if derived is not None:
                 views.append(derived)

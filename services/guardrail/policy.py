@@ -34,7 +34,7 @@ FLAG = guardrail_pb2.ACTION_FLAG
 BLOCK = guardrail_pb2.ACTION_BLOCK
 
 # Bump with every change to the detectors.
-RULES_VERSION = "rules-2026.12.1"
+RULES_VERSION = "rules-2026.12.2"
 POLICY_DIR = Path(__file__).resolve().parent / "policies"
 DEFAULT_FILE = "default.yaml"
 

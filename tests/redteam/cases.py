@@ -7,9 +7,11 @@ holds honest texts; every other category holds attacks. `transform` names an
 obfuscation applied here ("base64", "zero_width", "fullwidth", ...), so the
 suite stays readable while the guardrail sees the disguised text.
 
-Two fifths of the cases, chosen by a hash of their id, form the held-out
-split: nothing in the guardrail was tuned on them, so their rates show what
-the tuning on the other three fifths (the dev split) did not overfit.
+The cases whose id hashes into two fifths of the hash range form the
+held-out split: nothing in the guardrail was tuned on them, so their rates
+show what the tuning on the dev split did not overfit. A batch written to
+test a change before it is made gets held-out ids on purpose (the `*-n<NN>`
+cases of issue #5), so the held-out split is now more than two fifths.
 """
 
 from __future__ import annotations
