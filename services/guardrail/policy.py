@@ -83,8 +83,8 @@ class Policy:
     # "docs.example.com" allows that host; "*.example.com" allows its subdomains.
     allowed_link_hosts: frozenset[str] = frozenset()
     max_output_chars: int = 8000
-    # Minimum scores per check (or prefix); findings below are dropped.
-    thresholds: Mapping[str, float] = field(default_factory=dict)
+    # Minimum scores per screen and check (or prefix); findings below are dropped.
+    thresholds: Mapping[Screen, Mapping[str, float]] = field(default_factory=dict)
     grounding: Grounding = Grounding()
     # Strings that only appear in an answer when the model repeats its own prompt.
     leak_markers: tuple[str, ...] = ()
@@ -102,13 +102,15 @@ class Policy:
     def action(self, screen: Screen, check: str) -> int:
         return self.treatment(screen, check).action
 
-    def threshold(self, check: str, default: float = 0.0) -> float:
+    def threshold(self, screen: Screen, check: str, default: float = 0.0) -> float:
+        """The screen's minimum score for a check; the most specific entry wins."""
+        scores = self.thresholds.get(screen, {})
         name = check
-        while name not in self.thresholds:
+        while name not in scores:
             if "." not in name:
                 return default
             name = name.rsplit(".", 1)[0]
-        return self.thresholds[name]
+        return scores[name]
 
     def allows_host(self, host: str) -> bool:
         host = host.lower().rstrip(".")
@@ -157,7 +159,7 @@ def build_policy(settings: Mapping[str, Any], name: str, where: str, detectors: 
     version = settings.get("version")
     _require(isinstance(version, (str, int, float)) and str(version).strip() != "", where, "`version` is required")
     actions: dict[Screen, dict[str, Treatment]] = {}
-    thresholds: dict[str, float] = {}
+    thresholds: dict[Screen, dict[str, float]] = {}
     for screen in Screen:
         section = settings.get(screen.value) or {}
         _require(isinstance(section, Mapping), f"{where}: {screen.value}", "must be a mapping")
@@ -168,8 +170,9 @@ def build_policy(settings: Mapping[str, Any], name: str, where: str, detectors: 
             _require(bool(_CHECK.fullmatch(str(check))), f"{where}: {screen.value}.actions", f"{check!r} is not a check name")
             _require(treatment in TREATMENTS, f"{where}: {screen.value}.actions.{check}", f"{treatment!r} is not one of {sorted(TREATMENTS)}")
             actions[screen][check] = TREATMENTS[treatment]
+        thresholds[screen] = {}
         for check, value in (section.get("thresholds") or {}).items():
-            thresholds[check] = _number(value, f"{where}: {screen.value}.thresholds.{check}", 0.0, 1.0)
+            thresholds[screen][check] = _number(value, f"{where}: {screen.value}.thresholds.{check}", 0.0, 1.0)
     input_section = settings.get("input") or {}
     output_section = settings.get("output") or {}
     hosts = frozenset(str(host).strip().lower().rstrip(".") for host in output_section.get("allowed_link_hosts") or ())

@@ -83,7 +83,7 @@ class Screener:
         return self._classifier.card.version
 
     def screen_document(self, text: str, policy: Policy) -> ScreenResult:
-        injections = self._above_threshold(self._passage_injections(text), policy)
+        injections = self._above_threshold(self._passage_injections(text), policy, Screen.DOCUMENT)
         findings = [*self._find_sensitive(text), *injections]
         decided = [(finding, policy.treatment(Screen.DOCUMENT, finding.check)) for finding in findings]
         suspected = any(treatment.action != ALLOW for finding, treatment in decided if finding.check.startswith("injection."))
@@ -98,7 +98,7 @@ class Screener:
             if decided[0][1].action == BLOCK:
                 # Refused anyway: scanning an oversized text would only cost time.
                 return self._result(text, decided)
-        injections = self._above_threshold(self._find_injections(text), policy)
+        injections = self._above_threshold(self._find_injections(text), policy, Screen.INPUT)
         findings = [*self._find_sensitive(text), *injections]
         decided += [(finding, policy.treatment(Screen.INPUT, finding.check)) for finding in findings]
         return self._result(text, decided)
@@ -144,12 +144,13 @@ class Screener:
                     found.append(mapped)
         return tuple(found + ([best_classified] if best_classified else []))
 
-    def _above_threshold(self, findings: Iterable[Finding], policy: Policy) -> list[Finding]:
+    def _above_threshold(self, findings: Iterable[Finding], policy: Policy, screen: Screen) -> list[Finding]:
         card_threshold = self._classifier.card.threshold
         return [
             finding
             for finding in findings
-            if finding.score >= policy.threshold(finding.check, card_threshold if finding.check == injection_classifier.CHECK else 0.0)
+            if finding.score
+            >= policy.threshold(screen, finding.check, card_threshold if finding.check == injection_classifier.CHECK else 0.0)
         ]
 
     def _sensitive_output(self, text: str, context: Sequence[str], policy: Policy) -> list[tuple[Finding, Treatment]]:
@@ -185,13 +186,14 @@ class Screener:
         injected = [
             stems
             for passage in context
-            for finding in self._above_threshold(self._passage_injections(passage), policy)
+            # Retrieved passages are documents: judged as ingest judged them.
+            for finding in self._above_threshold(self._passage_injections(passage), policy, Screen.DOCUMENT)
             if len(stems := content_words(passage[finding.start : finding.end])[0]) >= 3
         ]
         for start, end in sentences(text):
             sentence = text[start:end]
             own = self._above_threshold(
-                (f for f in self._passage_injections(sentence) if f.check != injection_classifier.CHECK), policy
+                (f for f in self._passage_injections(sentence) if f.check != injection_classifier.CHECK), policy, Screen.OUTPUT
             )
             stems = content_words(sentence)[0]
             repeats = bool(stems) and any(len(stems & span) >= _RELAYED_OVERLAP * len(stems) for span in injected)

@@ -27,7 +27,7 @@ def rewrite(path, text: str) -> None:
 
 def test_the_shipped_policies_parse_and_name_their_version():
     versions = PolicyStore(POLICY_DIR).validate()
-    assert versions[0].startswith("default@2026.12.1+")
+    assert versions[0].startswith("default@2026.12.2+")
     assert any(version.startswith("example-strict@1+") for version in versions)
 
 
