@@ -6,18 +6,26 @@ beside it, then points the alias at that one and drops the old
 (services/retrieval/reindexing.py, docs/adr/0005). Each collection records the
 embedding model of its vectors; the live one's model is the index's model.
 
+A deleted document leaves a tombstone row in the collection: the version it
+was deleted up to, so that a late upsert of an older version stays out
+(docs/adr/0015). Tombstones belong to no tenant, and every search and every
+document lookup names a tenant, so none of them ever returns one.
+
 The same code serves milvus-lite (a local `.db` file, the default) and a Milvus
 server (an http(s):// URI): only RAGLINE_MILVUS_URI changes.
 """
 
 from __future__ import annotations
 
+import hashlib
+import json
 import re
 import threading
+import time
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Iterator, Sequence
+from typing import Any, Iterable, Iterator, Sequence
 
 import grpc
 from opentelemetry import trace
@@ -42,6 +50,8 @@ from services.retrieval.rows import (
     MAX_ACCESS_ENTRY_BYTES,
     MAX_BYTES,
     SCALAR_FIELDS,
+    TOMBSTONE_PREFIX,
+    tombstone_row,
 )
 
 tracer = trace.get_tracer("ragline.retrieval")
@@ -60,6 +70,26 @@ LIST_BATCH = 1000
 INDEX_TYPES = ("FLAT", "IVF_FLAT", "HNSW", "AUTOINDEX")
 # Milvus status codes for a request the server judged malformed: retrying cannot help.
 _INPUT_ERROR_CODES = {6, 1100}
+
+
+@dataclass(frozen=True)
+class DocumentState:
+    """What the index holds for one document, and who holds a set of chunk ids."""
+
+    # Each asked-for chunk id that is indexed: the (tenant, document) it is indexed for.
+    owners: dict[str, tuple[str, str]]
+    # (chunk id, version) of every chunk of the document; None when it has more rows than one query returns.
+    chunks: tuple[tuple[str, int], ...] | None
+    # Highest version among the document's chunks; None when it has none.
+    newest: int | None
+    # The version its tombstone says it was deleted up to; None when it has none.
+    deleted_up_to: int | None
+
+
+def tombstone_id(tenant: str, document_id: str) -> str:
+    """The primary key of a document's tombstone: both ids, hashed, as together they
+    may be longer than a chunk id. A chunk id never starts with TOMBSTONE_PREFIX."""
+    return TOMBSTONE_PREFIX + hashlib.sha256(json.dumps([tenant, document_id], ensure_ascii=False).encode()).hexdigest()
 
 
 class IndexUnavailable(TransientError):
@@ -138,30 +168,55 @@ class ChunkCollection:
                 "name to start a new index, or drop the collection."
             )
 
-    def owners(self, chunk_ids: Sequence[str]) -> dict[str, tuple[str, str]]:
-        """Tenant and document of each of `chunk_ids` that is already indexed."""
-        if not chunk_ids:
-            return {}
-        with self._call("query"):
-            rows = self._client.query(
-                self.name,
-                filter=f"chunk_id in {quote_list(chunk_ids)}",
-                output_fields=["chunk_id", "tenant", "document_id"],
-                limit=len(chunk_ids),
-                timeout=self._timeout,
+    def document_state(self, tenant: str, document_id: str, chunk_ids: Sequence[str] = ()) -> DocumentState:
+        """The document's chunks and tombstone, and the owners of `chunk_ids`: one query,
+        unless the document has more rows than one query returns."""
+        tombstone = tombstone_id(tenant, document_id)
+        asked = quote_list([*chunk_ids, tombstone])
+        fields = ["chunk_id", "tenant", "document_id", "document_version"]
+        rows = self._query(f"chunk_id in {asked} or ({_document(tenant, document_id)})", fields, QUERY_WINDOW)
+        chunks: tuple[tuple[str, int], ...] | None = None
+        if len(rows) < QUERY_WINDOW:
+            chunks = tuple(
+                (row["chunk_id"], int(row["document_version"]))
+                for row in rows
+                if (row["tenant"], row["document_id"]) == (tenant, document_id)
             )
-        return {row["chunk_id"]: (row["tenant"], row["document_id"]) for row in rows}
+            newest = max((version for _, version in chunks), default=None)
+        else:
+            # Looked up by primary key, and the newest version by paging through the document.
+            rows = self._query(f"chunk_id in {asked}", fields, len(chunk_ids) + 1)
+            newest = self._newest(tenant, document_id)
+        wanted = set(chunk_ids)
+        marks = [int(row["document_version"]) for row in rows if row["chunk_id"] == tombstone]
+        return DocumentState(
+            owners={row["chunk_id"]: (row["tenant"], row["document_id"]) for row in rows if row["chunk_id"] in wanted},
+            chunks=chunks,
+            newest=newest,
+            deleted_up_to=marks[0] if marks else None,
+        )
 
-    def has_version_above(self, tenant: str, document_id: str, version: int) -> bool:
+    def _newest(self, tenant: str, document_id: str) -> int | None:
+        newest: int | None = None
         with self._call("query"):
-            rows = self._client.query(
+            pages = self._client.query_iterator(
                 self.name,
-                filter=f"{_document(tenant, document_id)} and document_version > {int(version)}",
-                output_fields=["chunk_id"],
-                limit=1,
+                batch_size=LIST_BATCH,
+                filter=_document(tenant, document_id),
+                output_fields=["document_version"],
                 timeout=self._timeout,
             )
-        return bool(rows)
+            try:
+                while page := pages.next():
+                    versions = [int(row["document_version"]) for row in page]
+                    newest = max(versions if newest is None else [newest, *versions])
+            finally:
+                pages.close()
+        return newest
+
+    def _query(self, expression: str, fields: list[str], limit: int) -> list[dict[str, Any]]:
+        with self._call("query"):
+            return self._client.query(self.name, filter=expression, output_fields=fields, limit=limit, timeout=self._timeout)
 
     def document_chunks(self, tenant: str, document_id: str, max_version: int | None = None) -> list[tuple[str, int]]:
         """(chunk id, version) of up to QUERY_WINDOW indexed chunks of a document."""
@@ -196,7 +251,7 @@ class ChunkCollection:
             pages = self._client.query_iterator(
                 self.name,
                 batch_size=LIST_BATCH,
-                filter='chunk_id != ""',
+                filter='tenant != ""',  # not the tombstones
                 output_fields=["tenant", "document_id"],
                 timeout=self._timeout,
             )
@@ -216,6 +271,40 @@ class ChunkCollection:
         for start in range(0, len(rows), UPSERT_BATCH):
             with self._call("upsert"):
                 self._client.upsert(self.name, rows[start : start + UPSERT_BATCH], timeout=self._timeout)
+
+    def mark_deleted(self, tenant: str, document_id: str, version: int) -> None:
+        """Write the document's tombstone: deleted up to `version`."""
+        row = tombstone_row(tombstone_id(tenant, document_id), document_id, version, time.time_ns() // 1_000_000)
+        self.put_tombstones([row])
+
+    def tombstones(self) -> Iterator[list[dict[str, Any]]]:
+        """Every tombstone row (without the vector), a page at a time."""
+        with self._call("query"):
+            pages = self._client.query_iterator(
+                self.name, batch_size=LIST_BATCH, filter='tenant == ""', output_fields=self._output_fields, timeout=self._timeout
+            )
+        try:
+            while True:
+                with self._call("query"):
+                    page = pages.next()
+                if not page:
+                    return
+                yield page
+        finally:
+            pages.close()
+
+    def tombstones_of(self, documents: Sequence[tuple[str, str]]) -> dict[str, dict[str, Any]]:
+        """The tombstone rows (without the vector) of those `documents` that have one, by tombstone id."""
+        if not documents:
+            return {}
+        ids = [tombstone_id(tenant, document_id) for tenant, document_id in documents]
+        return {row["chunk_id"]: row for row in self._query(f"chunk_id in {quote_list(ids)}", self._output_fields, len(ids))}
+
+    def put_tombstones(self, rows: Iterable[dict[str, Any]]) -> None:
+        """Write tombstone rows, each with the same unit vector: it is never searched
+        (no search names the empty tenant), but Milvus wants one of this dimension."""
+        marker = [1.0] + [0.0] * (self.dimension - 1)
+        self.upsert([{**row, "vector": marker} for row in rows])
 
     def delete(self, chunk_ids: Sequence[str]) -> None:
         # Not `ids=`: pymilvus writes those into the expression unescaped.

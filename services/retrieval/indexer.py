@@ -1,11 +1,18 @@
 """Applies embedding events to the live collection, idempotently.
 
 Upsert of document D at version v: if the index holds D at a version above v,
-nothing happens (a late older version never wins); if it holds exactly the
+or D's tombstone says it was deleted at or above v, nothing happens (a late
+older version never wins, not even over a delete); if it holds exactly the
 chunks of this event, nothing happens (a replay changes nothing); otherwise
-the new chunks are upserted, then every other chunk of D at or below v is
-deleted, so a shorter new version leaves none of the old one searchable.
-Delete of D at version v removes every chunk of D at or below v (0: all).
+the new chunks are upserted, then every other chunk of D (all are at or below
+v) and its tombstone are deleted, so a shorter new version leaves none of the
+old one searchable.
+Delete of D at version v writes D's tombstone at v (0: at the newest version
+indexed) unless a newer chunk or tombstone covers it already, then removes
+every chunk of D at or below v (0: all).
+
+What the index holds for D is read in one query (ChunkCollection.document_state);
+the write lock keeps it true until the writes that follow.
 
 Vectors of another model than the index's are never mixed in: such an event's
 chunks are embedded again by the embedding service of the index's model.
@@ -27,12 +34,13 @@ from ragline.kafka import RejectedEvent, TransientError
 from ragline.v1 import common_pb2, embeddings_pb2
 from services.retrieval.access import UnquotableValue, quote
 from services.retrieval.embedding_client import EmbeddingClients, EmbeddingMismatch
-from services.retrieval.index import QUERY_WINDOW, ChunkCollection, ChunkIndex, IndexRequestError
+from services.retrieval.index import ChunkCollection, ChunkIndex, IndexRequestError, tombstone_id
 from services.retrieval.rows import (
     MAX_ACCESS_ENTRIES,
     MAX_ACCESS_ENTRY_BYTES,
     MAX_BYTES,
     MAX_HEADING_PATH_BYTES,
+    TOMBSTONE_PREFIX,
     access_entries,
     chunk_rows,
 )
@@ -52,6 +60,8 @@ class IndexChange:
     outcome: str  # "indexed", "unchanged", "stale", "deleted" or "absent"
     indexed: tuple[str, ...] = ()
     removed: tuple[str, ...] = ()
+    # A tombstone was written: searches find nothing new, but a re-index must copy it.
+    tombstoned: bool = False
 
 
 class ChangeListener(Protocol):
@@ -101,7 +111,7 @@ class ChunkIndexer:
                     # A re-index switched the live collection meanwhile (once per re-index).
                     event = self._in_model_of(live, event)
                 change = self._upsert(live, event) if event.HasField("upsert") else self._delete(live, event)
-                if change.outcome in CHANGING and self._listener is not None:
+                if (change.outcome in CHANGING or change.tombstoned) and self._listener is not None:
                     self._listener.changed(tenant, event.document_id)
         except IndexRequestError as error:
             raise RejectedEvent("index", str(error), tenant) from None
@@ -159,26 +169,49 @@ class ChunkIndexer:
     def _upsert(self, live: ChunkCollection, event: embeddings_pb2.EmbeddingEvent) -> IndexChange:
         tenant, document_id, version = event.header.tenant, event.document_id, event.document_version
         chunk_ids = [embedded.chunk.chunk_id for embedded in event.upsert.chunks]
+        state = live.document_state(tenant, document_id, chunk_ids)
         # Chunk ids are primary keys: an id indexed for another document would
         # otherwise be overwritten, possibly across tenants.
-        owners = live.owners(chunk_ids)
-        foreign = sorted(chunk_id for chunk_id, owner in owners.items() if owner != (tenant, document_id))
+        foreign = sorted(chunk_id for chunk_id, owner in state.owners.items() if owner != (tenant, document_id))
         if foreign:
             reason = f"chunk ids already indexed for another document: {', '.join(foreign[:5])}"
             raise RejectedEvent("validate", reason, tenant)
-        if live.has_version_above(tenant, document_id, version):
+        if (state.newest is not None and state.newest > version) or (
+            state.deleted_up_to is not None and state.deleted_up_to >= version
+        ):
             return IndexChange("stale")
-        current = live.document_chunks(tenant, document_id)
-        if len(current) < QUERY_WINDOW and set(current) == {(chunk_id, version) for chunk_id in chunk_ids}:
+        wanted = {(chunk_id, version) for chunk_id in chunk_ids}
+        if state.deleted_up_to is None and state.chunks is not None and set(state.chunks) == wanted:
             return IndexChange("unchanged")
         live.upsert(chunk_rows(event, time.time_ns() // 1_000_000))
-        removed = live.remove(tenant, document_id, version, keep=frozenset(chunk_ids))
+        keep = frozenset(chunk_ids)
+        # Deleted after the upsert: a crash in between leaves both, and the redelivery deletes them.
+        tombstone = [tombstone_id(tenant, document_id)] if state.deleted_up_to is not None else []
+        if state.chunks is None:
+            removed = live.remove(tenant, document_id, version, keep=keep)
+            live.delete(tombstone)
+        else:
+            removed = tuple(chunk_id for chunk_id, _ in state.chunks if chunk_id not in keep)
+            live.delete([*removed, *tombstone])
         return IndexChange("indexed", tuple(chunk_ids), removed)
 
     def _delete(self, live: ChunkCollection, event: embeddings_pb2.EmbeddingEvent) -> IndexChange:
-        version = event.delete.document_version
-        removed = live.remove(event.header.tenant, event.document_id, version or None, keep=frozenset())
-        return IndexChange("deleted" if removed else "absent", removed=removed)
+        tenant, document_id, version = event.header.tenant, event.document_id, event.delete.document_version
+        state = live.document_state(tenant, document_id)
+        # 0 deletes every version indexed. The tombstone is written before the
+        # chunks are deleted, so a redelivery finds the same newest version.
+        deleted_up_to = version or state.newest or 0
+        covered = (state.newest is not None and state.newest > deleted_up_to) or (
+            state.deleted_up_to is not None and state.deleted_up_to >= deleted_up_to
+        )
+        if not covered:
+            live.mark_deleted(tenant, document_id, deleted_up_to)
+        if state.chunks is None:
+            removed = live.remove(tenant, document_id, version or None, keep=frozenset())
+        else:
+            removed = tuple(chunk_id for chunk_id, chunk_version in state.chunks if not version or chunk_version <= version)
+            live.delete(removed)
+        return IndexChange("deleted" if removed else "absent", removed=removed, tombstoned=not covered)
 
 
 def record(audit: AuditTrail, event: embeddings_pb2.EmbeddingEvent, change: IndexChange) -> None:
@@ -264,6 +297,8 @@ def _chunk_problem(event: embeddings_pb2.EmbeddingEvent, embedded: embeddings_pb
     problem = _id_problem("chunk_id", chunk.chunk_id, MAX_BYTES["chunk_id"])
     if problem:
         return problem
+    if chunk.chunk_id.startswith(TOMBSTONE_PREFIX):
+        return f"chunk_id starts with {TOMBSTONE_PREFIX!r}, which the index keeps for the tombstones of deleted documents"
     if chunk.document_id and chunk.document_id != event.document_id:
         return f"belongs to document {chunk.document_id!r}, not {event.document_id!r}"
     if provenance.document_version and provenance.document_version != event.document_version:

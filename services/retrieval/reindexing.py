@@ -5,7 +5,8 @@ collection is built from it: every document's chunks are read, embedded again
 by the embedding service the request names, and written to the new
 collection. Events keep being applied to the live collection meanwhile, and
 every document they change is noted; those documents are copied again, until
-few are left. The last ones are copied holding the write lock, so that nothing
+few are left. Tombstones of deleted documents (docs/adr/0015) are copied
+first, and again with each noted document. The last ones are copied holding the write lock, so that nothing
 changes in between, and the new collection then replaces the live one in the
 same critical section. Searches never wait: they use the live collection until
 the switch, and the new one after it. The old collection is dropped once the
@@ -25,7 +26,7 @@ from opentelemetry import trace
 
 from ragline.kafka import TransientError
 from services.retrieval.embedding_client import Credentials, EmbeddingClient, EmbeddingClients, EmbeddingMismatch
-from services.retrieval.index import ChunkCollection, ChunkIndex
+from services.retrieval.index import ChunkCollection, ChunkIndex, tombstone_id
 from services.retrieval.index_generations import IndexGenerations
 from services.retrieval.indexer import ChunkIndexer
 from services.retrieval.reindex_requests import (
@@ -128,6 +129,7 @@ class IndexRebuild:
                     self._model, self._model_version, self._dimension, self._request.request_id
                 )
                 self._indexer.listen(changed)
+            self._retrying(self._copy_tombstones)
             documents = self._retrying(self._index.live.documents)
             self._documents = len(documents)
             self._status(BUILDING, f"copying {self._documents} documents")
@@ -168,6 +170,12 @@ class IndexRebuild:
         if not self._model or self._dimension == 0:
             raise EmbeddingMismatch(f"{self._embedder.address} did not name its model or returned an empty vector")
 
+    def _copy_tombstones(self) -> None:
+        """Every tombstone of the live collection into the new one; those that change
+        meanwhile are copied again with their documents."""
+        for page in self._index.live.tombstones():
+            self._next.put_tombstones([{**LATER_FIELD_DEFAULTS, **row} for row in page])
+
     def _copy(self, documents: Iterable[tuple[str, str]], locked: bool = False) -> None:
         """Make each document in the new collection what it is in the live one."""
         ordered = sorted(documents)
@@ -197,6 +205,7 @@ class IndexRebuild:
     def _copy_documents(self, group: list[tuple[str, str]], locked: bool) -> None:
         live = self._index.live
         read = {document: live.document_rows(*document) for document in group}
+        tombstones = live.tombstones_of(group)
         texts = [row["text"] for rows in read.values() for row in rows]
         vectors = iter(self._embed(texts))
         with nullcontext() if locked else self._index.writing():
@@ -216,6 +225,8 @@ class IndexRebuild:
                     continue  # changed since it was read: noted as changed, copied in a later round
                 self._next.upsert(copies)
                 self._next.remove(tenant, document_id, None, keep=frozenset(chunk_id for chunk_id, _ in read_chunks))
+            self._next.put_tombstones([{**LATER_FIELD_DEFAULTS, **row} for row in tombstones.values()])
+            self._next.delete([tombstone_id(*document) for document in group if tombstone_id(*document) not in tombstones])
 
     def _embed(self, texts: list[str]) -> list[list[float]]:
         if not texts:

@@ -64,6 +64,8 @@ FILTER_FIELDS = ["readers"]
 # without them, and a re-index (docs/adr/0005) moves the index to a collection
 # that has them.
 LATER_FIELDS = frozenset({"published_at", "readers"})
+# Primary keys of tombstones start with this; no chunk id may (docs/adr/0015).
+TOMBSTONE_PREFIX = "tombstone:"
 
 
 def chunk_rows(event: embeddings_pb2.EmbeddingEvent, indexed_at_ms: int) -> list[dict[str, Any]]:
@@ -100,6 +102,36 @@ def chunk_rows(event: embeddings_pb2.EmbeddingEvent, indexed_at_ms: int) -> list
             }
         )
     return rows
+
+
+def tombstone_row(tombstone_id: str, document_id: str, version: int, indexed_at_ms: int) -> dict[str, Any]:
+    """The row that says a document was deleted up to `version` (without its vector).
+    The empty tenant keeps it out of every search and document lookup; the empty
+    access lists, ordinal -1 and the highest label say the same to anyone reading it."""
+    return {
+        "chunk_id": tombstone_id,
+        "tenant": "",
+        "document_id": document_id,
+        "document_version": version,
+        "ordinal": -1,
+        "text": "",
+        "heading_path": [],
+        "sensitivity": int(common_pb2.SENSITIVITY_RESTRICTED),
+        "access_users": [],
+        "access_groups": [],
+        "title": "",
+        "source_uri": "",
+        "origin_system": "",
+        "author": "",
+        "created_at": 0,
+        "updated_at": 0,
+        "content_hash": "",
+        "suspected_injection": False,
+        "embedding_model": "",
+        "embedding_model_version": "",
+        "published_at": 0,
+        "indexed_at": indexed_at_ms,
+    }
 
 
 def access_entries(values: Any) -> list[str]:

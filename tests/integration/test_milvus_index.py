@@ -4,7 +4,8 @@ real Redis of REDIS_URL for index generations).
 Exactly-once effect, case by case: the same event twice indexes once; an older
 version after a newer one never wins; a new version with fewer chunks leaves
 none of the old ones; a delete removes every chunk; a delete of an unknown
-document is harmless.
+document is harmless; a delete leaves a tombstone that holds off late older
+upserts, and that no search, lookup or count ever sees.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ import pytest
 import redis
 from opentelemetry import trace
 from opentelemetry.trace import SpanKind
+from pymilvus import MilvusClient
 
 from ragline.auth import Principal
 from ragline.cli.launcher import free_port
@@ -27,6 +29,7 @@ from ragline.kafka import RejectedEvent
 from ragline.v1 import chunks_pb2, common_pb2, embeddings_pb2
 from services.retrieval.access import AccessFilter
 from services.retrieval.embedding_client import EmbeddingClient, EmbeddingClients
+from services.retrieval import index as index_module
 from services.retrieval.index import ChunkIndex, IndexSettings
 from services.retrieval.index_generations import IndexGenerations, index_generation_key
 from services.retrieval.indexer import ChunkIndexer
@@ -37,6 +40,7 @@ pytestmark = pytest.mark.integration
 
 MODEL = "sentence-transformers/all-MiniLM-L6-v2"
 INTERNAL, CONFIDENTIAL = common_pb2.SENSITIVITY_INTERNAL, common_pb2.SENSITIVITY_CONFIDENTIAL
+RESTRICTED = common_pb2.SENSITIVITY_RESTRICTED
 
 
 def axis(i: int) -> list[float]:
@@ -126,6 +130,11 @@ def stored(index, document_id, tenant="acme"):
     return sorted(index.live.document_chunks(tenant, document_id))
 
 
+def tombstones(index) -> dict[str, int]:
+    """Document id -> the version its tombstone says it was deleted up to."""
+    return {row["document_id"]: row["document_version"] for page in index.live.tombstones() for row in page}
+
+
 def test_upsert_indexes_every_chunk_with_its_version(index, indexer):
     change = indexer.apply(upsert("doc", 1, ["a", "b", "c"]))
     assert change.outcome == "indexed" and len(change.indexed) == 3 and change.removed == ()
@@ -184,6 +193,117 @@ def test_deleting_an_unknown_document_is_harmless(index, indexer):
     indexer.apply(upsert("doc", 1, ["a"]))
     assert indexer.apply(delete("never-seen", 0)).outcome == "absent"
     assert stored(index, "doc") == [("acme/doc/v1/0", 1)]
+
+
+def test_a_late_older_upsert_after_a_delete_stays_deleted(index, indexer):
+    indexer.apply(upsert("doc", 2, ["a", "b"]))
+    assert indexer.apply(delete("doc", 2)).outcome == "deleted"
+    # Out of order from a second producer, and a replay of the deleted version itself.
+    for late in (upsert("doc", 1, ["old"]), upsert("doc", 2, ["a", "b"])):
+        assert indexer.apply(late).outcome == "stale"
+    assert stored(index, "doc") == []
+    assert tombstones(index) == {"doc": 2}
+
+
+def test_a_delete_that_arrives_before_its_upsert_still_holds_it_off(index, indexer):
+    change = indexer.apply(delete("doc", 3))
+    assert (change.outcome, change.tombstoned) == ("absent", True)
+    assert indexer.apply(upsert("doc", 3, ["a"])).outcome == "stale"
+    assert stored(index, "doc") == []
+
+
+def test_a_newer_upsert_after_a_delete_indexes_and_lifts_the_tombstone(index, indexer):
+    indexer.apply(upsert("doc", 1, ["a"]))
+    indexer.apply(delete("doc", 1))
+    change = indexer.apply(upsert("doc", 2, ["b", "c"]))
+    assert (change.outcome, change.removed) == ("indexed", ())
+    assert stored(index, "doc") == [("acme/doc/v2/0", 2), ("acme/doc/v2/1", 2)]
+    assert tombstones(index) == {}
+    assert indexer.apply(upsert("doc", 1, ["a"])).outcome == "stale"  # older than what is indexed now
+
+
+def test_deleting_all_versions_holds_off_every_version_indexed_so_far(index, indexer):
+    indexer.apply(upsert("doc", 3, ["a"]))
+    assert indexer.apply(delete("doc", 0)).outcome == "deleted"
+    assert tombstones(index) == {"doc": 3}
+    assert indexer.apply(upsert("doc", 3, ["a"])).outcome == "stale"
+    assert indexer.apply(upsert("doc", 4, ["b"])).outcome == "indexed"
+
+
+def test_a_delete_below_an_indexed_version_leaves_no_tombstone_and_an_older_one_is_kept(index, indexer):
+    indexer.apply(upsert("doc", 3, ["a"]))
+    change = indexer.apply(delete("doc", 2))  # the version above it already holds off older upserts
+    assert (change.outcome, change.tombstoned) == ("absent", False) and tombstones(index) == {}
+    indexer.apply(delete("other", 5))
+    assert indexer.apply(delete("other", 4)).tombstoned is False
+    assert tombstones(index) == {"other": 5}
+
+
+def test_replayed_events_end_where_one_delivery_ends(index, indexer):
+    stream = [
+        upsert("doc", 1, ["a", "b"]),
+        upsert("doc", 2, ["c"]),
+        delete("doc", 2),
+        upsert("doc", 1, ["a", "b"]),
+        delete("gone", 0),
+        upsert("kept", 1, ["k"]),
+    ]
+    first = [indexer.apply(event).outcome for event in stream]
+    assert first == ["indexed", "indexed", "deleted", "stale", "absent", "indexed"]
+    after_first = (stored(index, "doc"), stored(index, "kept"), tombstones(index))
+    assert after_first == ([], [("acme/kept/v1/0", 1)], {"doc": 2, "gone": 0})
+    replayed = [indexer.apply(event).outcome for event in stream]
+    assert replayed == ["stale", "stale", "absent", "stale", "absent", "unchanged"]
+    assert (stored(index, "doc"), stored(index, "kept"), tombstones(index)) == after_first
+
+
+def test_a_half_applied_delete_is_completed_on_redelivery(index, indexer):
+    indexer.apply(upsert("doc", 3, ["a", "b"]))
+    index.live.mark_deleted("acme", "doc", 3)  # as if the process died after the tombstone, before the chunks went
+    change = indexer.apply(delete("doc", 0))
+    assert change.outcome == "deleted" and sorted(change.removed) == ["acme/doc/v3/0", "acme/doc/v3/1"]
+    assert tombstones(index) == {"doc": 3}
+    assert indexer.apply(upsert("doc", 3, ["a", "b"])).outcome == "stale"
+
+
+def test_tombstones_are_never_found_by_a_search_a_lookup_or_a_count(index, indexer, tmp_path):
+    indexer.apply(upsert("kept", 1, ["kept"], groups=["eng"], first_axis=5))
+    indexer.apply(upsert("doc", 1, ["a"], groups=["eng"]))
+    indexer.apply(delete("doc", 1))
+    for n in range(3):
+        indexer.apply(delete(f"gone-{n}", 1))
+    indexer.apply(delete("doc", 1, tenant="globex"))
+    assert len(list(row for page in index.live.tombstones() for row in page)) == 5
+    # The tombstones' own vector, for the strongest reader of the tenant, narrowed to the deleted documents too.
+    strongest = AccessFilter.of(Principal("alice", "acme", ("eng",), RESTRICTED))
+    for expression in (
+        strongest.expression(),
+        strongest.expression(["doc", "gone-0"]),
+        strongest.expression(by_tokens=False),
+    ):
+        assert {row["document_id"] for row, _ in index.live.search(axis(0), expression, 50)} <= {"kept"}
+    assert index.live.documents() == {("acme", "kept")}
+    assert stored(index, "doc") == [] and stored(index, "doc", "globex") == []
+    assert index.live.document_rows("acme", "gone-0") == []
+    # A tenant's rows, counted the way the crash test reads them from the file.
+    client = MilvusClient(uri=settings(tmp_path).uri)
+    counted = client.query(index.live.name, filter='tenant == "acme"', output_fields=["count(*)"])
+    assert counted[0]["count(*)"] == 1
+
+
+def test_a_document_with_more_rows_than_one_query_returns_is_read_in_pages(index, indexer, monkeypatch):
+    monkeypatch.setattr(index_module, "QUERY_WINDOW", 3)
+    indexer.apply(upsert("doc", 1, ["a", "b", "c", "d"]))
+    change = indexer.apply(upsert("doc", 2, ["e", "f", "g"]))
+    assert change.outcome == "indexed" and len(change.removed) == 4
+    assert stored(index, "doc") == [(f"acme/doc/v2/{i}", 2) for i in range(3)]
+    assert indexer.apply(upsert("doc", 1, ["a", "b", "c", "d"])).outcome == "stale"
+    change = indexer.apply(delete("doc", 0))
+    assert change.outcome == "deleted" and len(change.removed) == 3
+    assert tombstones(index) == {"doc": 2}
+    assert indexer.apply(upsert("doc", 2, ["e", "f", "g"])).outcome == "stale"
+    assert indexer.apply(upsert("doc", 3, ["h", "i", "j"])).outcome == "indexed"
+    assert tombstones(index) == {}
 
 
 def test_documents_are_kept_apart_by_tenant(index, indexer):

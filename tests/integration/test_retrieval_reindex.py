@@ -1,7 +1,8 @@
 """Re-embedding the index against a real milvus-lite file, with the real
 all-MiniLM-L6-v2 served over gRPC on loopback as the new model: searches keep
 answering during the rebuild, updates made meanwhile all reach the new index,
-and after the switch searches use it and the old collection is gone."""
+tombstones of deleted documents move with it, and after the switch searches
+use it and the old collection is gone."""
 
 from __future__ import annotations
 
@@ -91,9 +92,9 @@ def upsert(document_id: str, version: int, texts: list[str], model: str = OLD_MO
     return event
 
 
-def delete(document_id: str):
+def delete(document_id: str, version: int = 0):
     event = embeddings_pb2.EmbeddingEvent(header=common_pb2.EventHeader(tenant="acme"), document_id=document_id)
-    event.delete.document_version = 0
+    event.delete.document_version = version
     return event
 
 
@@ -207,6 +208,33 @@ def test_searches_go_on_during_the_rebuild_every_update_reaches_the_new_index_an
     states = [status.state for status in rebuilds.statuses]
     assert states[0] == "building" and states[-2:] == ["switched", "done"]
     assert rebuilds.statuses[-1].copied >= rebuilds.statuses[-1].documents > 100
+
+
+def test_tombstones_move_to_the_new_index_with_those_made_and_lifted_during_the_rebuild(rebuilds):
+    index, indexer = rebuilds.index, rebuilds.indexer
+    indexer.apply(upsert("gone", 2, [TOPICS[0]]))
+    indexer.apply(delete("gone"))
+    indexer.apply(delete("early", 5))
+    indexer.apply(upsert("kept", 1, [TOPICS[1]]))
+    meanwhile: list[str] = []
+
+    def apply_meanwhile() -> bool:
+        # Asked before each copy step, after the tombstones were copied first.
+        if not meanwhile:
+            meanwhile.append(indexer.apply(delete("kept", 1)).outcome)
+            meanwhile.append(indexer.apply(upsert("gone", 3, [TOPICS[2]])).outcome)
+            meanwhile.append(indexer.apply(delete("late", 4)).outcome)
+        return True
+
+    assert rebuilds.rebuild("r1", apply_meanwhile).run() == DONE
+    assert meanwhile == ["deleted", "indexed", "absent"] and index.live.name == "chunks_v2"
+    marks = {row["document_id"]: row["document_version"] for page in index.live.tombstones() for row in page}
+    assert marks == {"early": 5, "kept": 1, "late": 4}
+    assert contents(index, ["gone", "kept"]) == {"gone": {("acme/gone/v3/0", 3)}, "kept": set()}
+    for late in (upsert("early", 5, [TOPICS[3]]), upsert("kept", 1, [TOPICS[1]]), upsert("late", 2, [TOPICS[0]])):
+        assert indexer.apply(late).outcome == "stale"
+    vector = rebuilds.embedders.for_model(NEW_MODEL).embed([TOPICS[2]]).vectors[0]
+    assert [row["document_id"] for row, _ in index.live.search(vector, ACCESS, 5)] == ["gone"]
 
 
 def test_events_of_the_old_model_after_the_switch_are_embedded_again(rebuilds):

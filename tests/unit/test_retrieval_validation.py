@@ -134,6 +134,7 @@ def test_vectors_that_cannot_go_into_the_index_say_why(vector, says):
         ({"document_version": -1}, "negative"),
         ({"chunk0.chunk.chunk_id": ""}, "chunk_id is empty"),
         ({"chunk0.chunk.chunk_id": "doc-1:3:1"}, "appears twice"),
+        ({"chunk0.chunk.chunk_id": "tombstone:" + "0" * 64}, "keeps for the tombstones of deleted documents"),
         ({"chunk0.chunk.document_id": "doc-2"}, "belongs to document"),
         ({"chunk0.chunk.provenance.document_version": 2}, "has document version 2"),
         ({"chunk0.chunk.provenance.sensitivity": 0}, "sensitivity 0"),
