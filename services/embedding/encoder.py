@@ -96,14 +96,17 @@ class MiniLMEncoder:
             return output
         token_ids = [encoding.ids for encoding in self._tokenizer.encode_batch(list(texts))]
         # Packing wastes nothing on mixed lengths, so sub-batches need no
-        # sorting by length. A single one runs in the caller's thread: a query
-        # never waits behind the pool's queue.
-        batches = [token_ids[start : start + self.batch_size] for start in range(0, len(texts), self.batch_size)]
+        # sorting by length. A few texts are still spread over every worker, so
+        # a small batch takes all cores too. A single text runs in the caller's
+        # thread: a query never waits behind the pool's queue.
+        size = min(self.batch_size, -(-len(texts) // self.workers))
+        starts = range(0, len(texts), size)
+        batches = [token_ids[start : start + size] for start in starts]
         if len(batches) == 1 or self._pool is None:
             vectors = map(self._embed_packed, batches)
         else:
             vectors = self._pool.map(self._embed_packed, batches)
-        for start, batch_vectors in zip(range(0, len(texts), self.batch_size), vectors):
+        for start, batch_vectors in zip(starts, vectors):
             output[start : start + len(batch_vectors)] = batch_vectors
         return output
 
