@@ -4,11 +4,12 @@ from __future__ import annotations
 
 from ragline.auditing import AuditTrail
 from ragline.config import env_float, env_int, env_str, listen_port, target
-from ragline.kafka import EMBEDDINGS, EventConsumer, EventProducer, ReceivedEvent, per_event
+from ragline.kafka import EMBEDDINGS, EventConsumer, EventProducer
 from ragline.rpc import CallCredentials, run_main, serve
 from ragline.telemetry import setup_logging, setup_metrics, setup_tracing
-from ragline.v1 import embeddings_pb2, retrieval_pb2_grpc
+from ragline.v1 import retrieval_pb2_grpc
 from services.retrieval import indexer
+from services.retrieval.consuming import batch_handler
 from services.retrieval.embedding_client import EmbeddingClient, EmbeddingClients
 from services.retrieval.freshness import freshness_histogram
 from services.retrieval.index import ChunkIndex, IndexSettings
@@ -42,11 +43,7 @@ def main() -> None:
     group = env_str("RAGLINE_RETRIEVAL_GROUP", "ragline-retrieval")
     consumer = EventConsumer("retrieval", group, [EMBEDDINGS], producer)
 
-    def handle(received: ReceivedEvent) -> None:
-        event = received.decode(embeddings_pb2.EmbeddingEvent)
-        indexer.record(audit, event, chunk_indexer.apply(event))
-
-    consumer_thread = consumer.start(per_event(handle, consumer), batch_size, batch_wait)
+    consumer_thread = consumer.start(batch_handler(chunk_indexer, audit, consumer), batch_size, batch_wait)
     watcher = ReindexWatcher(
         ReindexRequests(redis_client, settings.alias),
         index,

@@ -70,6 +70,7 @@ LIST_BATCH = 1000
 INDEX_TYPES = ("FLAT", "IVF_FLAT", "HNSW", "AUTOINDEX")
 # Milvus status codes for a request the server judged malformed: retrying cannot help.
 _INPUT_ERROR_CODES = {6, 1100}
+_STATE_FIELDS = ["chunk_id", "tenant", "document_id", "document_version"]
 
 
 @dataclass(frozen=True)
@@ -173,28 +174,28 @@ class ChunkCollection:
         unless the document has more rows than one query returns."""
         tombstone = tombstone_id(tenant, document_id)
         asked = quote_list([*chunk_ids, tombstone])
-        fields = ["chunk_id", "tenant", "document_id", "document_version"]
-        rows = self._query(f"chunk_id in {asked} or ({_document(tenant, document_id)})", fields, QUERY_WINDOW)
-        chunks: tuple[tuple[str, int], ...] | None = None
+        rows = self._query(f"chunk_id in {asked} or ({_document(tenant, document_id)})", _STATE_FIELDS, QUERY_WINDOW)
         if len(rows) < QUERY_WINDOW:
-            chunks = tuple(
-                (row["chunk_id"], int(row["document_version"]))
-                for row in rows
-                if (row["tenant"], row["document_id"]) == (tenant, document_id)
-            )
-            newest = max((version for _, version in chunks), default=None)
-        else:
-            # Looked up by primary key, and the newest version by paging through the document.
-            rows = self._query(f"chunk_id in {asked}", fields, len(chunk_ids) + 1)
-            newest = self._newest(tenant, document_id)
-        wanted = set(chunk_ids)
-        marks = [int(row["document_version"]) for row in rows if row["chunk_id"] == tombstone]
-        return DocumentState(
-            owners={row["chunk_id"]: (row["tenant"], row["document_id"]) for row in rows if row["chunk_id"] in wanted},
-            chunks=chunks,
-            newest=newest,
-            deleted_up_to=marks[0] if marks else None,
+            return _state(rows, tenant, document_id, chunk_ids)
+        # Looked up by primary key, and the newest version by paging through the document.
+        rows = self._query(f"chunk_id in {asked}", _STATE_FIELDS, len(chunk_ids) + 1)
+        state = _state(rows, tenant, document_id, chunk_ids)
+        return DocumentState(state.owners, None, self._newest(tenant, document_id), state.deleted_up_to)
+
+    def document_states(self, documents: Sequence[tuple[str, str, Sequence[str]]]) -> list[DocumentState] | None:
+        """document_state() of each (tenant, document id, chunk ids), in one query for all;
+        None when together they have more rows than one query returns."""
+        if not documents:
+            return []
+        asked = [chunk_id for _, _, chunk_ids in documents for chunk_id in chunk_ids]
+        asked += [tombstone_id(tenant, document_id) for tenant, document_id, _ in documents]
+        expression = " or ".join(
+            [f"chunk_id in {quote_list(asked)}", *(f"({_document(tenant, document_id)})" for tenant, document_id, _ in documents)]
         )
+        rows = self._query(expression, _STATE_FIELDS, QUERY_WINDOW)
+        if len(rows) >= QUERY_WINDOW:
+            return None
+        return [_state(rows, tenant, document_id, chunk_ids) for tenant, document_id, chunk_ids in documents]
 
     def _newest(self, tenant: str, document_id: str) -> int | None:
         newest: int | None = None
@@ -272,10 +273,14 @@ class ChunkCollection:
             with self._call("upsert"):
                 self._client.upsert(self.name, rows[start : start + UPSERT_BATCH], timeout=self._timeout)
 
+    def tombstone(self, tenant: str, document_id: str, version: int) -> dict[str, Any]:
+        """The document's tombstone row, deleted up to `version`, ready for upsert()."""
+        row = tombstone_row(tombstone_id(tenant, document_id), document_id, version, time.time_ns() // 1_000_000)
+        return self._marked(row)
+
     def mark_deleted(self, tenant: str, document_id: str, version: int) -> None:
         """Write the document's tombstone: deleted up to `version`."""
-        row = tombstone_row(tombstone_id(tenant, document_id), document_id, version, time.time_ns() // 1_000_000)
-        self.put_tombstones([row])
+        self.upsert([self.tombstone(tenant, document_id, version)])
 
     def tombstones(self) -> Iterator[list[dict[str, Any]]]:
         """Every tombstone row (without the vector), a page at a time."""
@@ -301,10 +306,13 @@ class ChunkCollection:
         return {row["chunk_id"]: row for row in self._query(f"chunk_id in {quote_list(ids)}", self._output_fields, len(ids))}
 
     def put_tombstones(self, rows: Iterable[dict[str, Any]]) -> None:
-        """Write tombstone rows, each with the same unit vector: it is never searched
+        """Write tombstone rows."""
+        self.upsert([self._marked(row) for row in rows])
+
+    def _marked(self, row: dict[str, Any]) -> dict[str, Any]:
+        """A tombstone row with the same unit vector as every other: it is never searched
         (no search names the empty tenant), but Milvus wants one of this dimension."""
-        marker = [1.0] + [0.0] * (self.dimension - 1)
-        self.upsert([{**row, "vector": marker} for row in rows])
+        return {**row, "vector": [1.0] + [0.0] * (self.dimension - 1)}
 
     def delete(self, chunk_ids: Sequence[str]) -> None:
         # Not `ids=`: pymilvus writes those into the expression unescaped.
@@ -536,6 +544,24 @@ def _milvus_call(operation: str, collection: str) -> Iterator[trace.Span]:
             raise IndexUnavailable(f"Milvus {operation} failed: {error.message}") from None
         except grpc.RpcError as error:
             raise IndexUnavailable(f"Milvus {operation} failed: {error.code().name}: {error.details()}") from None
+
+
+def _state(rows: list[dict[str, Any]], tenant: str, document_id: str, chunk_ids: Sequence[str]) -> DocumentState:
+    """A document's state from rows that hold all of its rows, its tombstone and the rows of `chunk_ids`."""
+    chunks = tuple(
+        (row["chunk_id"], int(row["document_version"]))
+        for row in rows
+        if (row["tenant"], row["document_id"]) == (tenant, document_id)
+    )
+    wanted = set(chunk_ids)
+    tombstone = tombstone_id(tenant, document_id)
+    marks = [int(row["document_version"]) for row in rows if row["chunk_id"] == tombstone]
+    return DocumentState(
+        owners={row["chunk_id"]: (row["tenant"], row["document_id"]) for row in rows if row["chunk_id"] in wanted},
+        chunks=chunks,
+        newest=max((version for _, version in chunks), default=None),
+        deleted_up_to=marks[0] if marks else None,
+    )
 
 
 def _document(tenant: str, document_id: str) -> str:

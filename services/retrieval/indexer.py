@@ -12,7 +12,9 @@ indexed) unless a newer chunk or tombstone covers it already, then removes
 every chunk of D at or below v (0: all).
 
 What the index holds for D is read in one query (ChunkCollection.document_state);
-the write lock keeps it true until the writes that follow.
+the write lock keeps it true until the writes that follow. A batch of events for
+distinct documents is read in one query for all and written in one upsert and
+one delete (apply_all), each event decided by the same code.
 
 Vectors of another model than the index's are never mixed in: such an event's
 chunks are embedded again by the embedding service of the index's model.
@@ -23,7 +25,7 @@ from __future__ import annotations
 import json
 import time
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Any, Protocol, Sequence
 
 import grpc
 import numpy as np
@@ -34,7 +36,7 @@ from ragline.kafka import RejectedEvent, TransientError
 from ragline.v1 import common_pb2, embeddings_pb2
 from services.retrieval.access import UnquotableValue, quote
 from services.retrieval.embedding_client import EmbeddingClients, EmbeddingMismatch
-from services.retrieval.index import ChunkCollection, ChunkIndex, IndexRequestError, tombstone_id
+from services.retrieval.index import ChunkCollection, ChunkIndex, DocumentState, IndexRequestError, tombstone_id
 from services.retrieval.rows import (
     MAX_ACCESS_ENTRIES,
     MAX_ACCESS_ENTRY_BYTES,
@@ -115,6 +117,79 @@ class ChunkIndexer:
                     self._listener.changed(tenant, event.document_id)
         except IndexRequestError as error:
             raise RejectedEvent("index", str(error), tenant) from None
+        self.applied(event, change)
+        return change
+
+    def apply_all(self, events: Sequence[embeddings_pb2.EmbeddingEvent]) -> list[IndexChange | RejectedEvent] | None:
+        """Apply a batch with one query, one upsert and one delete, each event
+        deciding exactly as apply() would: its change, or why it is rejected.
+        Call applied() for each change, in its event's span.
+
+        None when the batch is unusual (the same document or chunk id twice,
+        vectors of another model, a re-index in progress, more rows than one
+        query returns, a request Milvus refuses): then apply() each event
+        instead. Whatever was written by then is what a crash would have left,
+        which apply() completes. Raises a TransientError if Milvus failed for now."""
+        results: dict[int, IndexChange | RejectedEvent] = {}
+        batch: list[tuple[int, embeddings_pb2.EmbeddingEvent]] = []
+        for position, event in enumerate(events):
+            rejection = self._rejection(event)
+            if rejection is None:
+                batch.append((position, event))
+            else:
+                results[position] = rejection
+        documents = [(event.header.tenant, event.document_id) for _, event in batch]
+        chunk_ids = [chunk_id for _, event in batch for chunk_id in _chunk_ids(event)]
+        if len(set(documents)) < len(documents) or len(set(chunk_ids)) < len(chunk_ids):
+            return None
+        try:
+            with self._index.writing():
+                live = self._index.live
+                if self._listener is not None or any(
+                    event.embedding_model != live.model for _, event in batch if event.HasField("upsert")
+                ):
+                    return None
+                asked = [(tenant, document_id, _chunk_ids(event)) for (tenant, document_id), (_, event) in zip(documents, batch)]
+                states = live.document_states(asked)
+                # A chunk id held by another document of the batch: the outcome would depend on the order.
+                if states is None or any(
+                    owner != document and owner in documents
+                    for document, state in zip(documents, states)
+                    for owner in state.owners.values()
+                ):
+                    return None
+                writes = BatchWrites(live, dict(zip(documents, states)))
+                for position, event in batch:
+                    try:
+                        upserting = event.HasField("upsert")
+                        results[position] = self._upsert(writes, event) if upserting else self._delete(writes, event)
+                    except RejectedEvent as rejection:
+                        results[position] = rejection
+                # Every row first, then every deletion: for each document the order apply() writes in.
+                try:
+                    live.upsert(writes.rows)
+                    live.delete(writes.deleted)
+                except Exception:
+                    # Part may be written, and the retry would find it `unchanged`: count the change now.
+                    if self._generations is not None and writes.rows:
+                        self._generations.bump({tenant for tenant, _ in documents})
+                    raise
+        except IndexRequestError:
+            return None
+        return [results[position] for position in range(len(events))]
+
+    def _rejection(self, event: embeddings_pb2.EmbeddingEvent) -> RejectedEvent | None:
+        """Why apply() would reject the event before reading the index (its vectors
+        judged against the live model), or None."""
+        problem = validate(event)
+        if not problem and event.HasField("upsert") and event.embedding_model == self._index.live.model:
+            problem = vectors_problem(event, self._index.live.dimension)
+        return RejectedEvent("validate", problem, event.header.tenant) if problem else None
+
+    def applied(self, event: embeddings_pb2.EmbeddingEvent, change: IndexChange) -> None:
+        """Count what an applied event changed: the tenant's generation, the freshness
+        of what became searchable, and the current (event's) span's attributes."""
+        tenant = event.header.tenant
         if change.outcome in CHANGING and self._generations is not None:
             self._generations.bump({tenant})
         if change.outcome == "indexed" and self._freshness is not None:
@@ -133,7 +208,6 @@ class ChunkIndexer:
                 "ragline.index.chunks_removed": len(change.removed),
             }
         )
-        return change
 
     def _in_model_of(self, live: ChunkCollection, event: embeddings_pb2.EmbeddingEvent) -> embeddings_pb2.EmbeddingEvent:
         """The event with vectors of the collection's model: as it is, or with
@@ -166,9 +240,9 @@ class ChunkIndexer:
             raise TransientError(f"the embedding service at {client.address} returned a vector that {problem}")
         return again
 
-    def _upsert(self, live: ChunkCollection, event: embeddings_pb2.EmbeddingEvent) -> IndexChange:
+    def _upsert(self, live: ChunkCollection | BatchWrites, event: embeddings_pb2.EmbeddingEvent) -> IndexChange:
         tenant, document_id, version = event.header.tenant, event.document_id, event.document_version
-        chunk_ids = [embedded.chunk.chunk_id for embedded in event.upsert.chunks]
+        chunk_ids = _chunk_ids(event)
         state = live.document_state(tenant, document_id, chunk_ids)
         # Chunk ids are primary keys: an id indexed for another document would
         # otherwise be overwritten, possibly across tenants.
@@ -195,7 +269,7 @@ class ChunkIndexer:
             live.delete([*removed, *tombstone])
         return IndexChange("indexed", tuple(chunk_ids), removed)
 
-    def _delete(self, live: ChunkCollection, event: embeddings_pb2.EmbeddingEvent) -> IndexChange:
+    def _delete(self, live: ChunkCollection | BatchWrites, event: embeddings_pb2.EmbeddingEvent) -> IndexChange:
         tenant, document_id, version = event.header.tenant, event.document_id, event.delete.document_version
         state = live.document_state(tenant, document_id)
         # 0 deletes every version indexed. The tombstone is written before the
@@ -212,6 +286,31 @@ class ChunkIndexer:
             removed = tuple(chunk_id for chunk_id, chunk_version in state.chunks if not version or chunk_version <= version)
             live.delete(removed)
         return IndexChange("deleted" if removed else "absent", removed=removed, tombstoned=not covered)
+
+
+class BatchWrites:
+    """Stands in for the live collection while apply_all() decides a batch: answers
+    each document's state from the batch's one query, and gathers the writes for
+    one upsert and one delete. Those states always list the document's chunks,
+    so remove() is never asked for."""
+
+    def __init__(self, live: ChunkCollection, states: dict[tuple[str, str], DocumentState]):
+        self._live = live
+        self._states = states
+        self.rows: list[dict[str, Any]] = []
+        self.deleted: list[str] = []
+
+    def document_state(self, tenant: str, document_id: str, chunk_ids: Sequence[str] = ()) -> DocumentState:
+        return self._states[(tenant, document_id)]
+
+    def upsert(self, rows: list[dict[str, Any]]) -> None:
+        self.rows.extend(rows)
+
+    def mark_deleted(self, tenant: str, document_id: str, version: int) -> None:
+        self.rows.append(self._live.tombstone(tenant, document_id, version))
+
+    def delete(self, chunk_ids: Sequence[str]) -> None:
+        self.deleted.extend(chunk_ids)
 
 
 def record(audit: AuditTrail, event: embeddings_pb2.EmbeddingEvent, change: IndexChange) -> None:
@@ -325,6 +424,10 @@ def _chunk_problem(event: embeddings_pb2.EmbeddingEvent, embedded: embeddings_pb
             "content_hash": provenance.content_hash,
         }
     )
+
+
+def _chunk_ids(event: embeddings_pb2.EmbeddingEvent) -> list[str]:
+    return [embedded.chunk.chunk_id for embedded in event.upsert.chunks]
 
 
 def _too_long(values: dict[str, str]) -> str | None:

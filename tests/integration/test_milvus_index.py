@@ -21,13 +21,17 @@ import pytest
 import redis
 from opentelemetry import trace
 from opentelemetry.trace import SpanKind
+from confluent_kafka import Consumer, TopicPartition
 from pymilvus import MilvusClient
 
+from ragline.auditing import AuditTrail
 from ragline.auth import Principal
-from ragline.cli.launcher import free_port
-from ragline.kafka import RejectedEvent
-from ragline.v1 import chunks_pb2, common_pb2, embeddings_pb2
+from ragline.cli.launcher import end_offsets, free_port
+from ragline.config import kafka_client_settings
+from ragline.kafka import AUDIT, DEADLETTER, EventConsumer, EventProducer, RejectedEvent
+from ragline.v1 import audit_pb2, chunks_pb2, common_pb2, deadletter_pb2, embeddings_pb2
 from services.retrieval.access import AccessFilter
+from services.retrieval.consuming import batch_handler
 from services.retrieval.embedding_client import EmbeddingClient, EmbeddingClients
 from services.retrieval import index as index_module
 from services.retrieval.index import ChunkIndex, IndexSettings
@@ -507,3 +511,206 @@ def test_indexing_goes_on_while_redis_is_down_and_the_generation_is_counted_when
     finally:
         process.terminate()
         process.wait(10)
+
+
+# A batch (ChunkIndexer.apply_all, as the consumer applies up to
+# RAGLINE_RETRIEVAL_BATCH_SIZE events) must end exactly where the same events
+# applied one by one end: the same outcome or rejection per event, the same rows.
+
+HISTORY = [
+    upsert("doc", 1, ["a", "b", "c"]),
+    upsert("same", 1, ["s"]),
+    upsert("gone", 1, ["g", "h"]),
+    upsert("late", 2, ["l"]),
+    upsert("dead", 1, ["d"]),
+    delete("dead", 1),
+    delete("revived", 2),
+    upsert("kept", 4, ["k1", "k2"]),
+    upsert("owned", 1, ["o"], tenant="globex"),
+]
+
+
+def hijack():
+    event = upsert("hijack", 1, ["mine now"])
+    event.upsert.chunks[0].chunk.chunk_id = "globex/owned/v1/0"
+    return event
+
+
+BATCH = [
+    upsert("fresh", 1, ["x", "y"]),  # a new document
+    upsert("doc", 2, ["a2", "b2"]),  # a new version with fewer chunks
+    upsert("same", 1, ["s"]),  # a replay
+    delete("gone", 0),  # a delete of every version
+    upsert("late", 1, ["old"]),  # a late older version
+    upsert("dead", 1, ["d"]),  # a tombstoned document
+    upsert("revived", 3, ["r"]),  # above its tombstone
+    hijack(),  # a chunk id of another tenant's document
+    upsert("invalid", 1, ["i"], sensitivity=0),
+    delete("unknown", 0),
+    delete("kept", 3),  # below the indexed version
+    upsert("doc", 1, ["other tenant"], tenant="globex"),
+]
+
+
+def rows(path) -> list[tuple]:
+    """Every row of the index, tombstones too, without the times of writing."""
+    client = MilvusClient(uri=settings(path).uri)
+    name = client.describe_alias("chunks")["collection_name"]
+    fields = ["tenant", "document_id", "document_version", "text"]
+    found = client.query(name, filter='chunk_id != ""', output_fields=fields, limit=1000)
+    return sorted((row["chunk_id"], row["tenant"], row["document_id"], row["document_version"], row["text"]) for row in found)
+
+
+def outcome(result) -> tuple:
+    if isinstance(result, RejectedEvent):
+        return ("rejected", result.stage, result.reason, result.tenant)
+    return (result.outcome, sorted(result.indexed), sorted(result.removed), result.tombstoned)
+
+
+def one_by_one(indexer, events) -> list[tuple]:
+    results = []
+    for event in events:
+        try:
+            results.append(outcome(indexer.apply(event)))
+        except RejectedEvent as rejection:
+            results.append(outcome(rejection))
+    return results
+
+
+@pytest.fixture
+def twins(tmp_path):
+    """Two indexes with the same history: one for a batch, one for the same events one by one."""
+    made = []
+    for name in ("batch", "single"):
+        (tmp_path / name).mkdir()
+        chunk_index = ChunkIndex(settings(tmp_path / name))
+        chunk_indexer = ChunkIndexer(chunk_index, unused_embedders())
+        one_by_one(chunk_indexer, HISTORY)
+        made.append((chunk_index, chunk_indexer, tmp_path / name))
+    yield made
+    for chunk_index, _, _ in made:
+        chunk_index.close()
+
+
+def test_a_batch_ends_where_its_events_one_by_one_end(twins):
+    (_, batch_indexer, batch_path), (_, single_indexer, single_path) = twins
+    expected = one_by_one(single_indexer, BATCH)
+    results = batch_indexer.apply_all(BATCH)
+    assert results is not None and [outcome(result) for result in results] == expected
+    assert [row[0] for row in expected] == [
+        "indexed", "indexed", "unchanged", "deleted", "stale", "stale", "indexed", "rejected", "rejected", "absent",
+        "absent", "indexed",
+    ]  # fmt: skip
+    assert expected[7][1:3] == ("validate", "chunk ids already indexed for another document: globex/owned/v1/0")
+    assert rows(batch_path) == rows(single_path)
+    assert ("acme/doc/v2/0", "acme", "doc", 2, "a2") in rows(batch_path)
+    # Replayed, the batch changes nothing, as the events replayed one by one.
+    replayed = batch_indexer.apply_all(BATCH)
+    assert replayed is not None and [outcome(result) for result in replayed] == one_by_one(single_indexer, BATCH)
+    assert rows(batch_path) == rows(single_path)
+
+
+def test_a_batch_cut_short_between_its_upsert_and_its_delete_is_completed_when_retried(twins, monkeypatch):
+    (batch_index, batch_indexer, batch_path), (_, single_indexer, single_path) = twins
+    one_by_one(single_indexer, BATCH)
+
+    def crash(chunk_ids):
+        raise index_module.IndexUnavailable("Milvus delete failed: the process died here")
+
+    monkeypatch.setattr(batch_index.live, "delete", crash)
+    counted = ChunkIndexer(batch_index, unused_embedders(), IndexGenerations(connect_redis()))
+    before = {tenant: generation(tenant) for tenant in ("acme", "globex")}
+    with pytest.raises(index_module.IndexUnavailable):
+        counted.apply_all(BATCH)
+    assert ("acme/doc/v2/0", "acme", "doc", 2, "a2") in rows(batch_path) and rows(batch_path) != rows(single_path)
+    # The retry finds `fresh` indexed already (`unchanged`): what changed was counted before it.
+    assert {tenant: generation(tenant) for tenant in ("acme", "globex")} == {tenant: n + 1 for tenant, n in before.items()}
+    monkeypatch.undo()
+    assert batch_indexer.apply_all(BATCH) is not None
+    assert rows(batch_path) == rows(single_path)
+
+
+def test_an_unusual_batch_is_left_to_be_applied_one_by_one(twins, monkeypatch):
+    (batch_index, batch_indexer, batch_path), (_, single_indexer, single_path) = twins
+    before = rows(batch_path)
+    twice = [upsert("doc", 2, ["a2"]), upsert("fresh", 1, ["x"]), upsert("doc", 3, ["a3"])]
+    taken = [upsert("fresh", 1, ["x"]), hijack()]
+    taken[1].upsert.chunks[0].chunk.chunk_id = "acme/fresh/v1/0"
+    # globex/owned is in the batch: whether the hijack is foreign depends on which comes first.
+    moved = [upsert("owned", 2, ["o2"], tenant="globex"), hijack()]
+    for events in (twice, taken, moved):
+        assert batch_indexer.apply_all(events) is None
+    batch_indexer.listen(lambda tenant, document_id: None)
+    assert batch_indexer.apply_all([upsert("fresh", 1, ["x"])]) is None
+    batch_indexer.listen(None)
+    monkeypatch.setattr(index_module, "QUERY_WINDOW", 3)
+    assert batch_indexer.apply_all([upsert("doc", 2, ["a2"])]) is None  # doc holds 3 rows
+    assert rows(batch_path) == before  # nothing written: one by one does it all
+    monkeypatch.undo()
+    for events in (twice, taken, moved):
+        assert one_by_one(batch_indexer, events) == one_by_one(single_indexer, events)
+    assert rows(batch_path) == rows(single_path)
+
+
+def read_since(since: list[TopicPartition], message_type, wanted, count: int) -> list:
+    consumer = Consumer({**kafka_client_settings(), "group.id": uuid.uuid4().hex, "enable.auto.commit": False})
+    consumer.assign(since)
+    found: list = []
+    deadline = time.monotonic() + 30
+    while len(found) < count and time.monotonic() < deadline:
+        message = consumer.poll(0.5)
+        if message is not None and not message.error():
+            decoded = message_type.FromString(message.value())
+            if wanted(decoded):
+                found.append(decoded)
+    consumer.close()
+    return found
+
+
+def test_the_consumer_applies_a_batch_at_once_and_settles_each_event_in_its_own_span(index, topic, tenant, spans):
+    ChunkIndexer(index, unused_embedders()).apply(upsert("owned", 1, ["o"], tenant="globex-" + tenant))
+    taken = upsert("hijack", 1, ["mine now"], tenant=tenant)
+    taken.upsert.chunks[0].chunk.chunk_id = f"globex-{tenant}/owned/v1/0"
+    events = [
+        upsert("fresh", 1, ["a", "b"], tenant=tenant),
+        upsert("invalid", 1, ["i"], tenant=tenant, sensitivity=0),
+        taken,
+        delete("unknown", 0, tenant=tenant),
+    ]
+    audits, letters = end_offsets(AUDIT), end_offsets(DEADLETTER)
+    producer = EventProducer("test-upstream")
+    for event in events:
+        producer.publish_and_wait(topic, f"{tenant}/{event.document_id}", event)
+    group = f"test-retrieval-{uuid.uuid4().hex[:8]}"
+    consumer = EventConsumer("retrieval", group, [topic], producer)
+    generations = IndexGenerations(connect_redis())
+    handler = batch_handler(ChunkIndexer(index, unused_embedders(), generations), AuditTrail(producer, "retrieval"), consumer)
+    thread = threading.Thread(target=consumer.run, args=(handler, 16, 1.0))
+    thread.start()
+    try:
+        records = read_since(audits, audit_pb2.AuditEvent, lambda record: record.header.tenant == tenant, 2)
+        dead = read_since(letters, deadletter_pb2.DeadLetter, lambda letter: letter.tenant == tenant, 2)
+    finally:
+        consumer.stop()
+        thread.join(30)
+    assert sorted((record.action, record.outcome, tuple(record.document_ids)) for record in records) == [
+        ("index.deleted", "absent", ("unknown",)),
+        ("index.updated", "indexed", ("fresh",)),
+    ]
+    assert sorted((letter.stage, letter.reason.split(":")[0]) for letter in dead) == [
+        ("validate", "chunk 0"),
+        ("validate", "chunk ids already indexed for another document"),
+    ]
+    assert stored(index, "fresh", tenant) == [(f"{tenant}/fresh/v1/0", 1), (f"{tenant}/fresh/v1/1", 1)]
+    assert generation(tenant) == 1
+    finished = spans.get_finished_spans()
+    batch = [span for span in finished if span.name == "index batch" and len(span.links) == 4]
+    assert len(batch) == 1 and batch[0].attributes["messaging.batch.message_count"] == 4
+    milvus = [span for span in finished if span.parent is not None and span.parent.span_id == batch[0].context.span_id]
+    # One query and one upsert for the batch; nothing was there to remove, so no delete.
+    assert sorted(span.attributes["db.operation.name"] for span in milvus) == ["query", "upsert"]
+    linked = {link.context.span_id for link in batch[0].links}
+    processed = {span.attributes.get("ragline.document.id"): span for span in finished if span.context.span_id in linked}
+    assert processed["fresh"].attributes["ragline.index.outcome"] == "indexed"
+    assert processed["unknown"].attributes["ragline.index.outcome"] == "absent"
+    assert {span.attributes.get("ragline.deadletter.reason", "")[:5] for span in processed.values()} == {"", "chunk"}
