@@ -62,6 +62,10 @@ class IndexChange:
     outcome: str  # "indexed", "unchanged", "stale", "deleted" or "absent"
     indexed: tuple[str, ...] = ()
     removed: tuple[str, ...] = ()
+    # Unchanged: the event's chunks, already in the index. Audited, so that a
+    # redelivery after a crash between the write and its audit record still
+    # puts the searchable chunks on the record.
+    present: tuple[str, ...] = ()
     # A tombstone was written: searches find nothing new, but a re-index must copy it.
     tombstoned: bool = False
 
@@ -256,7 +260,7 @@ class ChunkIndexer:
             return IndexChange("stale")
         wanted = {(chunk_id, version) for chunk_id in chunk_ids}
         if state.deleted_up_to is None and state.chunks is not None and set(state.chunks) == wanted:
-            return IndexChange("unchanged")
+            return IndexChange("unchanged", present=tuple(chunk_ids))
         live.upsert(chunk_rows(event, time.time_ns() // 1_000_000))
         keep = frozenset(chunk_ids)
         # Deleted after the upsert: a crash in between leaves both, and the redelivery deletes them.
@@ -324,7 +328,7 @@ def record(audit: AuditTrail, event: embeddings_pb2.EmbeddingEvent, change: Inde
             SERVICE_PRINCIPAL,
             change.outcome,
             document_ids=document_ids,
-            chunk_ids=change.indexed,
+            chunk_ids=change.indexed or change.present,
             details={**details, "embedding_model": event.embedding_model},
         )
         if change.removed:

@@ -137,7 +137,7 @@ def platform(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Platform]:
             receiver.stop(0)
 
 
-def audit_outcomes(tenant: str, since: list[TopicPartition], document_id: str, count: int) -> list[str]:
+def audit_outcomes(tenant: str, since: list[TopicPartition], document_id: str, count: int) -> list[tuple[str, list[str]]]:
     consumer = Consumer({**kafka_client_settings(), "group.id": uuid.uuid4().hex, "enable.auto.commit": False})
     consumer.assign(since)
     outcomes: list[str] = []
@@ -148,7 +148,7 @@ def audit_outcomes(tenant: str, since: list[TopicPartition], document_id: str, c
             continue
         event = audit_pb2.AuditEvent.FromString(message.value())
         if event.header.tenant == tenant and event.action == "index.updated" and list(event.document_ids) == [document_id]:
-            outcomes.append(event.outcome)
+            outcomes.append((event.outcome, sorted(event.chunk_ids)))
     consumer.close()
     return outcomes
 
@@ -160,7 +160,9 @@ def test_the_same_embedding_event_delivered_twice_indexes_once(platform):
     for _ in range(2):
         producer.publish_and_wait(EMBEDDINGS, f"{platform.tenant}/twice", event)
     found = platform.wait_searchable("twice")
-    assert audit_outcomes(platform.tenant, since, "twice", 2) == ["indexed", "unchanged"]
+    chunk_ids = [f"{platform.tenant}/twice/v1/0", f"{platform.tenant}/twice/v1/1"]
+    # The second delivery changes nothing, and still records which chunks are searchable.
+    assert audit_outcomes(platform.tenant, since, "twice", 2) == [("indexed", chunk_ids), ("unchanged", chunk_ids)]
     found = platform.search(query_vector=axis(0), document_ids=["twice"])
     assert sorted(hit.chunk_id for hit in found.hits) == [f"{platform.tenant}/twice/v1/0", f"{platform.tenant}/twice/v1/1"]
     # The generation only has to move when the index changed: an increment whose
