@@ -86,6 +86,12 @@ class DocumentState:
     # The version its tombstone says it was deleted up to; None when it has none.
     deleted_up_to: int | None
 
+    def supersedes(self, version: int) -> bool:
+        """Whether a newer chunk, or a tombstone at or above `version`, already decides the document."""
+        return (self.newest is not None and self.newest > version) or (
+            self.deleted_up_to is not None and self.deleted_up_to >= version
+        )
+
 
 def tombstone_id(tenant: str, document_id: str) -> str:
     """The primary key of a document's tombstone: both ids, hashed, as together they
@@ -172,12 +178,11 @@ class ChunkCollection:
     def document_state(self, tenant: str, document_id: str, chunk_ids: Sequence[str] = ()) -> DocumentState:
         """The document's chunks and tombstone, and the owners of `chunk_ids`: one query,
         unless the document has more rows than one query returns."""
-        tombstone = tombstone_id(tenant, document_id)
-        asked = quote_list([*chunk_ids, tombstone])
-        rows = self._query(f"chunk_id in {asked} or ({_document(tenant, document_id)})", _STATE_FIELDS, QUERY_WINDOW)
-        if len(rows) < QUERY_WINDOW:
-            return _state(rows, tenant, document_id, chunk_ids)
+        states = self.document_states([(tenant, document_id, chunk_ids)])
+        if states is not None:
+            return states[0]
         # Looked up by primary key, and the newest version by paging through the document.
+        asked = quote_list([*chunk_ids, tombstone_id(tenant, document_id)])
         rows = self._query(f"chunk_id in {asked}", _STATE_FIELDS, len(chunk_ids) + 1)
         state = _state(rows, tenant, document_id, chunk_ids)
         return DocumentState(state.owners, None, self._newest(tenant, document_id), state.deleted_up_to)

@@ -254,9 +254,7 @@ class ChunkIndexer:
         if foreign:
             reason = f"chunk ids already indexed for another document: {', '.join(foreign[:5])}"
             raise RejectedEvent("validate", reason, tenant)
-        if (state.newest is not None and state.newest > version) or (
-            state.deleted_up_to is not None and state.deleted_up_to >= version
-        ):
+        if state.supersedes(version):
             return IndexChange("stale")
         wanted = {(chunk_id, version) for chunk_id in chunk_ids}
         if state.deleted_up_to is None and state.chunks is not None and set(state.chunks) == wanted:
@@ -279,9 +277,7 @@ class ChunkIndexer:
         # 0 deletes every version indexed. The tombstone is written before the
         # chunks are deleted, so a redelivery finds the same newest version.
         deleted_up_to = version or state.newest or 0
-        covered = (state.newest is not None and state.newest > deleted_up_to) or (
-            state.deleted_up_to is not None and state.deleted_up_to >= deleted_up_to
-        )
+        covered = state.supersedes(deleted_up_to)
         if not covered:
             live.mark_deleted(tenant, document_id, deleted_up_to)
         if state.chunks is None:
